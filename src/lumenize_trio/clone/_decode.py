@@ -22,8 +22,9 @@ imported by name and no user ``__init__`` runs. Work and memory stay proportiona
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Final, cast
 
 import cbor2
 
@@ -33,6 +34,10 @@ from ._limits import MAX_DEPTH
 from ._values import IdentityMap
 
 _Decoder = Callable[[object, bool], object]
+
+#: cbor2 counts tags as nesting levels too: one container level of ours can be up to three CBOR
+#: levels (tag 28, a type tag, the array), so this bound admits everything ``dumps`` produces.
+_CBOR_DEPTH: Final = 3 * MAX_DEPTH + 2
 
 
 class _NeedsGraph(Exception):
@@ -57,7 +62,10 @@ def loads(data: bytes | bytearray | memoryview) -> object:
             return _decode(raw, _ONE_PASS)
         except _NeedsGraph:
             pass  # tag 28 or 29 in a longer form
-    return _Graph().build(_decode(raw, _GRAPH_PASS))
+    try:
+        return _Graph().build(_decode(raw, _GRAPH_PASS))
+    except RecursionError:
+        raise DataCloneError("value is nested too deeply to rebuild from this call depth") from None
 
 
 def _decode(raw: bytes, decoders: dict[int, _Decoder]) -> object:
@@ -65,9 +73,9 @@ def _decode(raw: bytes, decoders: dict[int, _Decoder]) -> object:
     try:
         value = cbor2.CBORDecoder(
             stream,
-            semantic_decoders=decoders,  # type: ignore[arg-type]
+            semantic_decoders=decoders,
             tag_hook=_unknown_tag,
-            max_depth=MAX_DEPTH,
+            max_depth=_CBOR_DEPTH,
             allow_duplicate_keys=False,
         ).decode()
     except cbor2.CBORDecodeError as exc:
@@ -132,7 +140,13 @@ def _object(value: object, immutable: bool) -> object:
 def _exception(value: object, immutable: bool) -> BaseException:
     payload = rb.ExceptionPayload(value)
     exc = rb.new_exception(payload.name, payload.base, tuple(payload.args))
-    rb.finish_exception(exc, payload, rb.checked_attrs(payload.attrs), payload.cause, list(payload.notes))
+    rb.finish_exception(
+        exc,
+        payload,
+        rb.checked_attrs(payload.attrs),
+        payload.cause,
+        list(payload.notes),
+    )
     return exc
 
 
@@ -232,7 +246,14 @@ _GRAPH_PASS: Final[dict[int, _Decoder]] = {
     _tags.SHARED_REF: lambda value, immutable: _Ref(value),
     **{
         tag: _node_decoder(tag)
-        for tag in (_tags.TUPLE, _tags.FROZENSET, _tags.SET, _tags.IDENTITY_MAP, _tags.OBJECT, _tags.EXCEPTION)
+        for tag in (
+            _tags.TUPLE,
+            _tags.FROZENSET,
+            _tags.SET,
+            _tags.IDENTITY_MAP,
+            _tags.OBJECT,
+            _tags.EXCEPTION,
+        )
     },
 }
 
@@ -268,7 +289,11 @@ class _Graph:
         if cls is tuple:  # an array in a map key
             return self._immutable_items(raw, "array in a map key")  # type: ignore[arg-type]
         if cls is cbor2.frozendict:  # a map in a map key
-            return cbor2.frozendict({self._no_placeholder(self.build(k), "map key"): self._no_placeholder(self.build(v), "map key") for k, v in raw.items()})  # type: ignore[attr-defined]
+            pairs = cast("Mapping[object, object]", raw).items()
+            built = {self._no_placeholder(self.build(k), "map key"): self.build(v) for k, v in pairs}
+            return cbor2.frozendict(
+                {k: self._no_placeholder(v, "map value in a key") for k, v in built.items()}
+            )
         return raw
 
     def _shareable(self, inner: object) -> object:
@@ -326,7 +351,7 @@ class _Graph:
         for i, item in enumerate(items):
             if type(item) in _RAW_NODES or type(item) is list or type(item) is dict:
                 items[i] = value = self.build(item)
-                self._place(value, lambda v, i=i: items.__setitem__(i, v))  # type: ignore[misc]
+                self._place(value, partial(items.__setitem__, i))
 
     def _fill_dict(self, mapping: dict[object, object]) -> None:
         pairs = list(mapping.items())
@@ -339,8 +364,8 @@ class _Graph:
             except TypeError:
                 raise rb.fail(f"map key of type {type(key).__name__} is not hashable") from None
             if type(key) is _Placeholder:
-                key.patches.append(lambda v, m=mapping, p=key: _replace_key(m, p, v))
-            self._place(value, lambda v, m=mapping, k=key: m.__setitem__(k, v))  # type: ignore[misc]
+                key.patches.append(partial(_replace_key, mapping, key))
+            self._place(value, partial(mapping.__setitem__, key))
 
     def _node(self, node: _Node, index: int | None) -> object:
         tag = node.tag
@@ -355,7 +380,7 @@ class _Graph:
                 except TypeError:
                     raise rb.fail(f"set holds an unhashable {type(member).__name__}") from None
                 if type(member) is _Placeholder:
-                    member.patches.append(lambda v, s=result, p=member: (s.discard(p), s.add(v)))
+                    member.patches.append(partial(_replace_member, result, member))
             if node.immutable:
                 return self._resolve(index, None, frozenset(result))
             return result
@@ -369,8 +394,8 @@ class _Graph:
                 value = self.build(flat[i + 1])
                 mapping[key] = value
                 if type(key) is _Placeholder:
-                    key.patches.append(lambda v, m=mapping, p=key: _replace_identity_key(m, p, v))
-                self._place(value, lambda v, m=mapping, k=key: m.__setitem__(k, v))  # type: ignore[misc]
+                    key.patches.append(partial(_replace_identity_key, mapping, key))
+                self._place(value, partial(mapping.__setitem__, key))
             return mapping
         if tag == _tags.OBJECT:
             obj, state = rb.new_object(node.value)
@@ -380,7 +405,7 @@ class _Graph:
                 name = rb.attribute_name(raw_key, "object attribute")
                 value = self.build(raw_value)
                 rb.set_attribute(obj, name, value)
-                self._place(value, lambda v, o=obj, n=name: rb.set_attribute(o, n, v))
+                self._place(value, partial(rb.set_attribute, obj, name))
             return obj
         placeholder = self._reserve(index)
         if tag == _tags.TUPLE:
@@ -404,12 +429,12 @@ class _Graph:
         for raw_key, raw_value in payload.attrs.items():
             name = rb.attribute_name(raw_key, "exception attribute")
             attrs[name] = attr = self.build(raw_value)
-            self._place(attr, lambda v, n=name: exc.__dict__.__setitem__(n, v))  # type: ignore[misc]
+            self._place(attr, partial(exc.__dict__.__setitem__, name))
         cause = self.build(payload.cause)
-        self._place(cause, lambda v: setattr(exc, "__cause__", v))
+        self._place(cause, partial(setattr, exc, "__cause__"))
         notes = [self.build(note) for note in payload.notes]
         for i, note in enumerate(notes):
-            self._place(note, lambda v, i=i: notes.__setitem__(i, v))  # type: ignore[misc]
+            self._place(note, partial(notes.__setitem__, i))
         if type(cause) is _Placeholder:
             cause = None  # patched in once the cause exists
         rb.finish_exception(exc, payload, attrs, cause, notes)
@@ -423,6 +448,11 @@ def _replace_key(mapping: dict[object, object], old: object, new: object) -> Non
     items = [(new if k is old else k, v) for k, v in mapping.items()]
     mapping.clear()
     mapping.update(items)
+
+
+def _replace_member(members: set[object], old: object, new: object) -> None:
+    members.discard(old)
+    members.add(new)
 
 
 def _replace_identity_key(mapping: IdentityMap, old: object, new: object) -> None:

@@ -43,7 +43,17 @@ _Pattern: Final = type(re.compile(""))
 _ATOMS: Final = frozenset({_NoneType, bool, int, float, str, bytes, _UndefinedType})
 #: Immutable values that need a hook but have no children and no identity worth keeping.
 _VALUES: Final = frozenset(
-    {complex, dt.datetime, dt.date, dt.timedelta, Decimal, Fraction, uuid.UUID, _Pattern, httpx.URL}
+    {
+        complex,
+        dt.datetime,
+        dt.date,
+        dt.timedelta,
+        Decimal,
+        Fraction,
+        uuid.UUID,
+        _Pattern,
+        httpx.URL,
+    }
 )
 #: Identity-bearing values with no children.
 _LEAVES: Final = frozenset({bytearray, httpx.Headers})
@@ -64,7 +74,10 @@ class _PathError(Exception):
         self.segments: list[str] = []
 
     def to_clone_error(self) -> DataCloneError:
-        path = "$" + "".join(reversed(self.segments))
+        segments = self.segments[::-1]
+        if len(segments) > 12:  # a deep path: its two ends say where it is
+            segments = [*segments[:4], "...", *segments[-6:]]
+        path = "$" + "".join(segments)
         return DataCloneError(f"{path}: {self.message}")
 
 
@@ -217,7 +230,12 @@ class _Scan:
             self.active.add(id(members))
         for member in members:
             if type(member) not in _ATOMS:
-                self._visit_child(member, depth, f"{{{_short_repr(member)}}}", mutable_parent=not immutable)
+                self._visit_child(
+                    member,
+                    depth,
+                    f"{{{_short_repr(member)}}}",
+                    mutable_parent=not immutable,
+                )
         if immutable:
             self.active.discard(id(members))
 
@@ -276,7 +294,11 @@ class _ExceptionParts:
         if self.notes:
             out["notes"] = self.notes
         tb = self.exc.__traceback__
-        text = "".join(traceback.format_tb(tb)) if tb is not None else getattr(self.exc, "remote_traceback", None)
+        text = (
+            "".join(traceback.format_tb(tb))
+            if tb is not None
+            else getattr(self.exc, "remote_traceback", None)
+        )
         if isinstance(text, str):
             out["traceback"] = text
         return out

@@ -12,12 +12,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Final
+from typing import Final, TypeVar, cast
 
 import httpx
 
 from .._exceptions import DataCloneError, RemoteError
 from . import _registry
+
+T = TypeVar("T")
 
 _IMPLIED_BASES: Final = frozenset({RemoteError, Exception, BaseException})
 
@@ -28,7 +30,7 @@ def fail(what: str) -> DataCloneError:
 
 def expect_sequence(value: object, what: str) -> Sequence[object]:
     if type(value) is list or type(value) is tuple:
-        return value  # type: ignore[return-value]
+        return cast("Sequence[object]", value)
     raise fail(f"{what} must be an array, got {type(value).__name__}")
 
 
@@ -38,10 +40,10 @@ def expect_mapping(value: object, what: str) -> Mapping[object, object]:
     raise fail(f"{what} must be a map, got {type(value).__name__}")
 
 
-def expect(value: object, cls: type, what: str) -> object:
+def expect(value: object, cls: type[T], what: str) -> T:
     if type(value) is not cls:
         raise fail(f"{what} must be {cls.__name__}, got {type(value).__name__}")
-    return value
+    return value  # type(value) is cls narrows it
 
 
 def attribute_name(name: object, what: str) -> str:
@@ -56,7 +58,7 @@ def attribute_name(name: object, what: str) -> str:
 def aware_datetime(value: object, immutable: bool) -> dt.datetime:
     text = expect(value, str, "tag 0 (date/time)")
     try:
-        result = dt.datetime.fromisoformat(text)  # type: ignore[arg-type]
+        result = dt.datetime.fromisoformat(text)
     except ValueError:
         raise fail(f"tag 0 holds {text!r}, not an RFC 3339 date/time") from None
     if result.utcoffset() is None:
@@ -68,7 +70,7 @@ def epoch_datetime(value: object, immutable: bool) -> dt.datetime:
     if type(value) not in (int, float):
         raise fail(f"tag 1 (epoch date/time) must hold a number, got {type(value).__name__}")
     try:
-        return dt.datetime.fromtimestamp(value, dt.UTC)  # type: ignore[arg-type]
+        return dt.datetime.fromtimestamp(cast("float", value), dt.UTC)
     except (OverflowError, ValueError, OSError):
         raise fail(f"tag 1 holds {value!r}, which is out of range") from None
 
@@ -76,7 +78,7 @@ def epoch_datetime(value: object, immutable: bool) -> dt.datetime:
 def naive_datetime(value: object, immutable: bool) -> dt.datetime:
     text = expect(value, str, "naive date/time")
     try:
-        result = dt.datetime.fromisoformat(text)  # type: ignore[arg-type]
+        result = dt.datetime.fromisoformat(text)
     except ValueError:
         raise fail(f"naive date/time {text!r} is not ISO 8601") from None
     if result.utcoffset() is not None:
@@ -87,7 +89,7 @@ def naive_datetime(value: object, immutable: bool) -> dt.datetime:
 def full_date(value: object, immutable: bool) -> dt.date:
     text = expect(value, str, "tag 1004 (full-date)")
     try:
-        return dt.date.fromisoformat(text)  # type: ignore[arg-type]
+        return dt.date.fromisoformat(text)
     except ValueError:
         raise fail(f"tag 1004 holds {text!r}, not a full-date") from None
 
@@ -95,7 +97,7 @@ def full_date(value: object, immutable: bool) -> dt.date:
 def days_since_epoch(value: object, immutable: bool) -> dt.date:
     days = expect(value, int, "tag 100 (days since epoch)")
     try:
-        return dt.date(1970, 1, 1) + dt.timedelta(days=days)  # type: ignore[arg-type]
+        return dt.date(1970, 1, 1) + dt.timedelta(days=days)
     except OverflowError:
         raise fail(f"tag 100 holds {days!r}, which is out of range") from None
 
@@ -104,8 +106,9 @@ def timedelta(value: object, immutable: bool) -> dt.timedelta:
     parts = expect_sequence(value, "timedelta")
     if len(parts) != 3 or any(type(p) is not int for p in parts):
         raise fail("timedelta must be [days, seconds, microseconds] integers")
+    days, seconds, microseconds = cast("tuple[int, int, int]", tuple(parts))
     try:
-        return dt.timedelta(days=parts[0], seconds=parts[1], microseconds=parts[2])  # type: ignore[arg-type]
+        return dt.timedelta(days=days, seconds=seconds, microseconds=microseconds)
     except OverflowError:
         raise fail("timedelta is out of range") from None
 
@@ -114,45 +117,45 @@ def decimal_fraction(value: object, immutable: bool) -> Decimal:
     parts = expect_sequence(value, "tag 4 (decimal fraction)")
     if len(parts) != 2 or type(parts[0]) is not int or type(parts[1]) is not int:
         raise fail("tag 4 must be [exponent, mantissa] integers")
-    exponent, mantissa = parts
+    exponent, mantissa = cast("tuple[int, int]", tuple(parts))
     try:
-        digits = tuple(int(d) for d in str(abs(mantissa)))  # type: ignore[call-overload]
+        digits = tuple(int(d) for d in str(abs(mantissa)))
     except ValueError:  # beyond sys.get_int_max_str_digits()
         raise fail("tag 4 mantissa has too many digits") from None
-    return Decimal((int(mantissa < 0), digits, exponent))  # type: ignore[operator, arg-type]
+    return Decimal((int(mantissa < 0), digits, exponent))
 
 
 def decimal_text(value: object, immutable: bool) -> Decimal:
     text = expect(value, str, "decimal text")
     try:
-        return Decimal(text)  # type: ignore[arg-type]
+        return Decimal(text)
     except InvalidOperation:
         raise fail(f"{text!r} is not a decimal") from None
 
 
 def rational(value: object, immutable: bool) -> Fraction:
     parts = expect_sequence(value, "tag 30 (rational)")
-    if len(parts) != 2 or type(parts[0]) is not int or type(parts[1]) is not int or parts[1] <= 0:  # type: ignore[operator]
+    if len(parts) != 2 or type(parts[0]) is not int or type(parts[1]) is not int or parts[1] <= 0:
         raise fail("tag 30 must be [numerator, positive denominator] integers")
-    return Fraction(parts[0], parts[1])  # type: ignore[arg-type]
+    return Fraction(parts[0], parts[1])
 
 
 def uuid_(value: object, immutable: bool) -> uuid.UUID:
     raw = expect(value, bytes, "tag 37 (UUID)")
-    if len(raw) != 16:  # type: ignore[arg-type]
-        raise fail(f"tag 37 must hold 16 bytes, got {len(raw)}")  # type: ignore[arg-type]
-    return uuid.UUID(bytes=raw)  # type: ignore[arg-type]
+    if len(raw) != 16:
+        raise fail(f"tag 37 must hold 16 bytes, got {len(raw)}")
+    return uuid.UUID(bytes=raw)
 
 
 def pattern(value: object, immutable: bool) -> re.Pattern[str] | re.Pattern[bytes]:
     parts = expect_sequence(value, "pattern")
     if len(parts) != 2 or type(parts[0]) not in (str, bytes) or type(parts[1]) is not int:
         raise fail("pattern must be [text or bytes, flags]")
-    return _compile(parts[0], parts[1])  # type: ignore[arg-type]
+    return _compile(*cast("tuple[str | bytes, int]", tuple(parts)))
 
 
-def regex(value: object, immutable: bool) -> re.Pattern[str]:
-    return _compile(expect(value, str, "tag 35 (regular expression)"), 0)  # type: ignore[return-value]
+def regex(value: object, immutable: bool) -> re.Pattern[str] | re.Pattern[bytes]:
+    return _compile(expect(value, str, "tag 35 (regular expression)"), 0)
 
 
 def _compile(source: str | bytes, flags: int) -> re.Pattern[str] | re.Pattern[bytes]:
@@ -165,7 +168,7 @@ def _compile(source: str | bytes, flags: int) -> re.Pattern[str] | re.Pattern[by
 def url(value: object, immutable: bool) -> httpx.URL:
     text = expect(value, str, "tag 32 (URI)")
     try:
-        return httpx.URL(text)  # type: ignore[arg-type]
+        return httpx.URL(text)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise fail(f"tag 32 holds {text!r}, not a URL: {exc}") from None
 
@@ -177,7 +180,7 @@ def headers(value: object, immutable: bool) -> httpx.Headers:
         entry = expect_sequence(pair, "a header")
         if len(entry) != 2 or type(entry[0]) is not str or type(entry[1]) is not str:
             raise fail("a header must be [name, value] text")
-        items.append((entry[0], entry[1]))  # type: ignore[arg-type]
+        items.append(cast("tuple[str, str]", tuple(entry)))
     try:
         return httpx.Headers(items)
     except (UnicodeEncodeError, ValueError) as exc:
@@ -188,17 +191,17 @@ def complex_(value: object, immutable: bool) -> complex:
     parts = expect_sequence(value, "tag 43000 (complex)")
     if len(parts) != 2 or any(type(p) not in (int, float) for p in parts):
         raise fail("tag 43000 must be [real, imag] numbers")
-    return complex(parts[0], parts[1])  # type: ignore[arg-type]
+    return complex(*cast("tuple[float, float]", tuple(parts)))
 
 
 def bytearray_(value: object, immutable: bool) -> bytearray:
-    return bytearray(expect(value, bytes, "bytearray"))  # type: ignore[arg-type]
+    return bytearray(expect(value, bytes, "bytearray"))
 
 
 def wtf8(value: object, immutable: bool) -> str:
     raw = expect(value, bytes, "tag 273 (WTF-8 string)")
     try:
-        return raw.decode("utf-8", "surrogatepass")  # type: ignore[attr-defined, no-any-return]
+        return raw.decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:
         raise fail("tag 273 holds bytes that are not WTF-8") from None
 
@@ -226,8 +229,8 @@ def new_object(value: object) -> tuple[object, Mapping[object, object]]:
     parts = expect_sequence(value, "object")
     if len(parts) != 2 or type(parts[0]) is not str:
         raise fail("object must be [registered name, {attribute: value}]")
-    name, state = parts
-    cls = _registry.class_named(name)  # type: ignore[arg-type]
+    name, state = cast("tuple[str, object]", tuple(parts))
+    cls = _registry.class_named(name)
     if cls is None or issubclass(cls, BaseException):
         raise fail(f"object class {name!r} is not registered on this side (see clone.register)")
     return cls.__new__(cls), expect_mapping(state, f"state of {name}")
@@ -247,7 +250,16 @@ def set_attribute(obj: object, name: str, value: object) -> None:
 class ExceptionPayload:
     """The checked fields of an exception payload (values not yet rebuilt in the graph path)."""
 
-    __slots__ = ("args", "attrs", "base", "cause", "has_cause", "name", "notes", "traceback")
+    __slots__ = (
+        "args",
+        "attrs",
+        "base",
+        "cause",
+        "has_cause",
+        "name",
+        "notes",
+        "traceback",
+    )
 
     def __init__(self, value: object) -> None:
         fields = expect_mapping(value, "exception")
@@ -283,11 +295,11 @@ def new_exception(name: str, base: str | None, args: tuple[object, ...]) -> Base
     try:
         if _registry.is_builtin_exception(cls):
             try:
-                return cls(*args)  # type: ignore[no-any-return]
-            except Exception:  # noqa: BLE001 - odd args from a peer: fall back to the bare instance
+                return cls(*args)
+            except Exception:
                 pass
         exc = cls.__new__(cls, *args)
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         raise fail(f"cannot rebuild {name} from its args: {err}") from None
     if not isinstance(exc, cls):
         raise fail(f"{name}.__new__ did not return an instance")
@@ -297,7 +309,11 @@ def new_exception(name: str, base: str | None, args: tuple[object, ...]) -> Base
 
 def _remote_class(name: str, base: str | None) -> type[BaseException]:
     qualname = name.rpartition(".")[2] or name
-    namespace = {"remote_class_name": name, "__module__": "lumenize_trio.remote", "__qualname__": qualname}
+    namespace = {
+        "remote_class_name": name,
+        "__module__": "lumenize_trio.remote",
+        "__qualname__": qualname,
+    }
     base_cls = _registry.class_named(base) if base is not None else None
     if isinstance(base_cls, type) and issubclass(base_cls, BaseException) and base_cls not in _IMPLIED_BASES:
         try:
@@ -307,13 +323,19 @@ def _remote_class(name: str, base: str | None) -> type[BaseException]:
     return type(qualname, (RemoteError,), namespace)
 
 
-def finish_exception(exc: BaseException, payload: ExceptionPayload, attrs: dict[str, object], cause: object, notes: list[object]) -> None:
+def finish_exception(
+    exc: BaseException,
+    payload: ExceptionPayload,
+    attrs: dict[str, object],
+    cause: object,
+    notes: list[object],
+) -> None:
     """Set everything but args on a rebuilt exception."""
     for key, value in attrs.items():
         exc.__dict__[key] = value
     set_cause(exc, cause, payload.has_cause)
     if notes:
-        exc.__notes__ = notes
+        exc.__dict__["__notes__"] = notes
     if payload.traceback is not None:
         exc.__dict__["remote_traceback"] = payload.traceback
 
@@ -335,4 +357,3 @@ def checked_attrs(attrs: Mapping[object, object]) -> dict[str, object]:
 def new_set(items: Sequence[object], immutable: bool) -> set[object] | frozenset[object]:
     hashable_members(items, "set")
     return frozenset(items) if immutable else set(items)
-

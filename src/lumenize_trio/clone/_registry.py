@@ -11,7 +11,8 @@ Classes are process-wide, so the registry is too; registering is idempotent for 
 from __future__ import annotations
 
 import builtins
-from typing import TypeVar
+from collections.abc import Callable
+from typing import TypeVar, overload
 
 from .._exceptions import DataCloneError, LumenizeError, RemoteError
 
@@ -23,7 +24,13 @@ _BY_CLASS: dict[type, str] = {}
 _SLOTS: dict[type, tuple[str, ...]] = {}
 
 
-def register(cls: T, *, name: str | None = None) -> T:
+@overload
+def register(cls: T, *, name: str | None = None) -> T: ...
+@overload
+def register(cls: None = None, *, name: str | None = None) -> Callable[[T], T]: ...
+
+
+def register(cls: T | None = None, *, name: str | None = None) -> T | Callable[[T], T]:
     """Let instances of *cls* cross the wire, under *name*.
 
     Use it for exception classes and for your own value types (dataclasses, attrs classes, any
@@ -40,6 +47,8 @@ def register(cls: T, *, name: str | None = None) -> T:
     directly: ``__init__``, ``__post_init__`` and validators do *not* run, so decoded values are
     exactly the values that were sent.
 
+    ``@clone.register(name="shop.Order.v1")`` (with no class) returns the decorator.
+
     Args:
         cls: the class. Builtin exceptions are registered already.
         name: the stable name on the wire. Defaults to ``f"{cls.__module__}.{cls.__qualname__}"``;
@@ -50,6 +59,8 @@ def register(cls: T, *, name: str | None = None) -> T:
         DataCloneError: *cls* is not a class, or *name* is taken by another class, or *cls* is
             registered already under another name.
     """
+    if cls is None:
+        return lambda klass: register(klass, name=name)
     if not isinstance(cls, type):
         raise DataCloneError(f"register() needs a class, got {type(cls).__name__}")
     wire_name = name if name is not None else f"{cls.__module__}.{cls.__qualname__}"

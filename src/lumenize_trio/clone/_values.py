@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+import reprlib
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Final, final
 
 import cbor2
@@ -35,10 +36,9 @@ class IdentityMap(MutableMapping[object, object]):
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: object = ()) -> None:
+    def __init__(self, items: Iterable[tuple[object, object]] = ()) -> None:
         self._items: dict[int, tuple[object, object]] = {}
-        pairs = items.items() if isinstance(items, IdentityMap) else items
-        for key, value in pairs:  # type: ignore[attr-defined]  # any iterable of pairs
+        for key, value in items:
             self[key] = value
 
     def __getitem__(self, key: object) -> object:
@@ -73,6 +73,7 @@ class IdentityMap(MutableMapping[object, object]):
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like dict
 
+    @reprlib.recursive_repr()
     def __repr__(self) -> str:
         inner = ", ".join(f"({k!r}, {v!r})" for k, v in self._items.values())
         return f"IdentityMap([{inner}])"

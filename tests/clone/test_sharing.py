@@ -1,0 +1,116 @@
+"""Tests for `lumenize_trio.clone`: aliases and cycles, the cases named in the design."""
+
+from __future__ import annotations
+
+import pytest
+
+from lumenize_trio import DataCloneError, IdentityMap, clone
+
+from .isomorphism import assert_isomorphic
+from .strategies import GraphError, Point
+
+
+def roundtrip(value: object) -> object:
+    return clone.loads(clone.dumps(value))
+
+
+def test_alias_in_list_is_one_object() -> None:
+    shared = {"x": 1}
+    result = roundtrip([shared, shared, [shared]])
+    assert isinstance(result, list)
+    assert result[0] is result[1] is result[2][0]
+
+
+def test_equal_but_distinct_stay_distinct() -> None:
+    result = roundtrip([[1], [1]])
+    assert isinstance(result, list) and result[0] is not result[1]
+
+
+@pytest.mark.parametrize("make", ["list", "dict", "set-in-list", "tuple", "idmap", "point", "error"])
+def test_self_cycles(make: str) -> None:
+    value: object
+    if make == "list":
+        value = []
+        value.append(value)  # type: ignore[attr-defined]
+    elif make == "dict":
+        value = {}
+        value["self"] = value  # type: ignore[index]
+    elif make == "set-in-list":
+        value = [{1}]
+        value.append(value)  # type: ignore[attr-defined]
+    elif make == "tuple":
+        inner: list[object] = []
+        value = (inner,)
+        inner.append(value)
+    elif make == "idmap":
+        value = IdentityMap()
+        value[value] = value  # type: ignore[index]
+    elif make == "point":
+        value = Point(None, None)
+        value.x = value  # type: ignore[attr-defined]
+    else:
+        value = GraphError("loop")
+        value.me = value  # type: ignore[attr-defined]
+    assert_isomorphic(value, roundtrip(value))
+
+
+def test_tuple_key_cycle_through_dict() -> None:
+    """A tuple reached again as a dict key while the tuple is still being built."""
+    holder: dict[object, object] = {}
+    key = ("k", 1)
+    value = (key, holder)
+    holder[key] = value
+    holder["again"] = value
+    assert_isomorphic(value, roundtrip(value))
+
+
+def test_frozenset_shared_and_in_cycle_via_list() -> None:
+    fs = frozenset({1, 2})
+    lst: list[object] = [fs, fs]
+    assert_isomorphic(lst, roundtrip(lst))
+
+
+def test_cause_cycle_and_shared_cause() -> None:
+    a, b = ValueError("a"), KeyError("b")
+    a.__cause__, b.__cause__ = b, a
+    shared = RuntimeError("shared")
+    c, d = TypeError("c"), TypeError("d")
+    c.__cause__ = d.__cause__ = shared
+    result = roundtrip([a, c, d])
+    assert isinstance(result, list)
+    ra, rc, rd = result
+    assert ra.__cause__.__cause__ is ra
+    assert rc.__cause__ is rd.__cause__
+    assert_isomorphic([a, c, d], result)
+
+
+def test_exception_group_member_pointing_back_at_group() -> None:
+    member = ValueError("member")
+    group = ExceptionGroup("group", [member])
+    member.group = group  # type: ignore[attr-defined]
+    member.__cause__ = group
+    result = roundtrip(group)
+    assert isinstance(result, ExceptionGroup)
+    assert result.exceptions[0].group is result
+    assert result.exceptions[0].__cause__ is result
+
+
+def test_cycle_through_two_immutables_is_refused_with_path() -> None:
+    holder: list[object] = []
+    outer = (holder,)
+    holder.append((outer,))
+    with pytest.raises(DataCloneError, match=r"^\$\[0\]\[0\]\[0\]: a cycle"):
+        clone.dumps(outer)
+
+
+def test_deep_sharing_stress() -> None:
+    """A shared subtree used many times and a long ring both round-trip with one identity each."""
+    subtree = [{"i": i} for i in range(200)]
+    ring: list[object] = [[] for _ in range(100)]
+    for i, node in enumerate(ring):
+        node.append(ring[(i + 1) % len(ring)])  # type: ignore[attr-defined]
+    value = {"copies": [subtree] * 50, "ring": ring}
+    result = roundtrip(value)
+    assert isinstance(result, dict)
+    assert all(copy is result["copies"][0] for copy in result["copies"])
+    assert_isomorphic(value, result)
