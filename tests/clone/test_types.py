@@ -207,4 +207,4 @@ def test_unset_slot_stays_unset() -> None:
 
 def test_plain_data_has_no_tags() -> None:
     """Plain JSON-like data is plain CBOR: a peer needs no tag support to read it."""
-    assert clone.dumps({"a": [1, 2.5, "x", None, True]}) == bytes.fromhex("a16161840102fb4004000000000000617" "8f6f5")
+    assert clone.dumps({"a": [1, 2.5, "x", None, True]}) == bytes.fromhex("a161618501fb40040000000000006178f6f5")
