@@ -39,9 +39,9 @@ class _Walk:
             self.backward[id(b)] = a
             self.keep += [a, b]
         if isinstance(a, float):
-            assert (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b)), (
-                f"{path}: {a!r} became {b!r}"
-            )
+            assert (math.isnan(a) and math.isnan(b)) or (
+                a == b and math.copysign(1, a) == math.copysign(1, b)
+            ), f"{path}: {a!r} became {b!r}"
         elif isinstance(a, list | tuple):
             assert len(a) == len(b), f"{path}: length {len(a)} became {len(b)}"
             for i, (x, y) in enumerate(zip(a, b, strict=True)):
@@ -67,16 +67,20 @@ class _Walk:
             self.same(a.args, b.args, f"{path}.args")
             attrs_a = {k: v for k, v in vars(a).items() if k != "remote_traceback"}
             attrs_b = {k: v for k, v in vars(b).items() if k != "remote_traceback"}
-            assert attrs_a.keys() == attrs_b.keys(), f"{path}: attributes {attrs_a.keys()} became {attrs_b.keys()}"
+            assert attrs_a.keys() == attrs_b.keys(), (
+                f"{path}: attributes {attrs_a.keys()} became {attrs_b.keys()}"
+            )
             for k in attrs_a:
                 self.same(attrs_a[k], attrs_b[k], f"{path}.{k}")
             assert (a.__cause__ is None) == (b.__cause__ is None), f"{path}: cause lost"
             if a.__cause__ is not None:
                 self.same(a.__cause__, b.__cause__, f"{path}.__cause__")
         elif _is_record(a):
-            fields = [f.name for f in dataclasses.fields(a)] if dataclasses.is_dataclass(a) else [
-                f.name for f in attrs.fields(type(a))
-            ]
+            fields = (
+                [f.name for f in dataclasses.fields(a)]
+                if dataclasses.is_dataclass(a)
+                else [f.name for f in attrs.fields(type(a))]
+            )
             for name in fields:
                 self.same(getattr(a, name), getattr(b, name), f"{path}.{name}")
         elif isinstance(a, re.Pattern):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 import attrs
@@ -62,11 +60,17 @@ values = st.one_of(
     st.fractions(),
     st.uuids(),
     st.complex_numbers(allow_nan=False),
-    st.sampled_from([re.compile("a.b", re.I | re.M), re.compile(rb"\d+"), re.compile("x", re.S | re.X)]),
-    st.sampled_from([httpx.URL("https://u:p@example.com:8443/p/a?q=1&q=2#frag"), httpx.URL("/relative?x")]),
-    st.lists(st.tuples(st.sampled_from(["Set-Cookie", "x-a", "Accept"]), st.text("abc=; ", max_size=8)), max_size=4).map(
-        httpx.Headers
+    st.sampled_from(
+        [
+            re.compile("a.b", re.IGNORECASE | re.MULTILINE),
+            re.compile(rb"\d+"),
+            re.compile("x", re.DOTALL | re.VERBOSE),
+        ]
     ),
+    st.sampled_from([httpx.URL("https://u:p@example.com:8443/p/a?q=1&q=2#frag"), httpx.URL("/relative?x")]),
+    st.lists(
+        st.tuples(st.sampled_from(["Set-Cookie", "x-a", "Accept"]), st.text("abc=; ", max_size=8)), max_size=4
+    ).map(httpx.Headers),
     st.binary(max_size=8).map(bytearray),
 )
 
@@ -92,7 +96,11 @@ trees = st.recursive(st.one_of(atoms, values), _containers, max_leaves=20)
 @st.composite
 def graphs(draw: st.DrawFn) -> Any:
     """A graph of mutable nodes with random edges: aliases, cycles and self-loops all occur."""
-    kinds = draw(st.lists(st.sampled_from(["list", "dict", "point", "error", "idmap", "set-holder"]), min_size=1, max_size=6))
+    kinds = draw(
+        st.lists(
+            st.sampled_from(["list", "dict", "point", "error", "idmap", "set-holder"]), min_size=1, max_size=6
+        )
+    )
     nodes: list[Any] = []
     for kind in kinds:
         if kind == "list":

@@ -23,7 +23,8 @@ def test_alias_in_list_is_one_object() -> None:
 
 def test_equal_but_distinct_stay_distinct() -> None:
     result = roundtrip([[1], [1]])
-    assert isinstance(result, list) and result[0] is not result[1]
+    assert isinstance(result, list)
+    assert result[0] is not result[1]
 
 
 @pytest.mark.parametrize("make", ["list", "dict", "set-in-list", "tuple", "idmap", "point", "error"])

@@ -40,7 +40,7 @@ _UndefinedType: Final = type(cbor2.undefined)
 _Pattern: Final = type(re.compile(""))
 
 #: Values cbor2 writes natively with no tag and no identity worth keeping.
-_ATOMS: Final = frozenset({_NoneType, bool, int, float, str, bytes, _UndefinedType})
+_ATOMS: Final = frozenset({_NoneType, bool, int, float, str, bytes, _UndefinedType, cbor2.CBORSimpleValue})
 #: Immutable values that need a hook but have no children and no identity worth keeping.
 _VALUES: Final = frozenset(
     {
@@ -414,8 +414,8 @@ class _Emitter:
     def _headers(self, enc: cbor2.CBOREncoder, obj: object) -> None:
         if not self._reference(enc, obj):
             assert isinstance(obj, httpx.Headers)
-            encoding = obj.encoding
-            pairs = [[k.decode(encoding), v.decode(encoding)] for k, v in obj.raw]
+            # Latin-1 maps bytes to text one to one, so the raw header bytes survive exactly.
+            pairs = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in obj.raw]
             enc.encode_semantic(_tags.HEADERS, pairs)
 
     def _default(self, enc: cbor2.CBOREncoder, obj: object) -> None:

@@ -175,16 +175,17 @@ def url(value: object, immutable: bool) -> httpx.URL:
 
 def headers(value: object, immutable: bool) -> httpx.Headers:
     pairs = expect_sequence(value, "headers")
-    items: list[tuple[str, str]] = []
+    items: list[tuple[bytes, bytes]] = []
     for pair in pairs:
         entry = expect_sequence(pair, "a header")
         if len(entry) != 2 or type(entry[0]) is not str or type(entry[1]) is not str:
             raise fail("a header must be [name, value] text")
-        items.append(cast("tuple[str, str]", tuple(entry)))
-    try:
-        return httpx.Headers(items)
-    except (UnicodeEncodeError, ValueError) as exc:
-        raise fail(f"headers cannot be rebuilt: {exc}") from None
+        name, text = cast("tuple[str, str]", tuple(entry))
+        try:  # the wire carries the raw header bytes as Latin-1 text
+            items.append((name.encode("latin-1"), text.encode("latin-1")))
+        except UnicodeEncodeError:
+            raise fail(f"header {name!r} is not Latin-1 text (raw header bytes)") from None
+    return httpx.Headers(items)
 
 
 def complex_(value: object, immutable: bool) -> complex:

@@ -11,10 +11,12 @@ Classes are process-wide, so the registry is too; registering is idempotent for 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
-from typing import TypeVar, overload
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from .._exceptions import DataCloneError, LumenizeError, RemoteError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 T = TypeVar("T", bound=type)
 
