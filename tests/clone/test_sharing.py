@@ -100,7 +100,7 @@ def test_cycle_through_two_immutables_is_refused_with_path() -> None:
     holder: list[object] = []
     outer = (holder,)
     holder.append((outer,))
-    with pytest.raises(DataCloneError, match=r"^\$\[0\]\[0\]\[0\]: a cycle"):
+    with pytest.raises(DataCloneError, match=r"^\$\[0\]\[0\]: refers back to \$, which contains it"):
         clone.dumps(outer)
 
 
@@ -115,3 +115,59 @@ def test_deep_sharing_stress() -> None:
     assert isinstance(result, dict)
     assert all(copy is result["copies"][0] for copy in result["copies"])
     assert_isomorphic(value, result)
+
+
+def test_long_chains_and_rings_do_not_nest() -> None:
+    """Shared objects are written once, at the top of the graph, so a 10,000-node ring is shallow."""
+    people = [{"id": i, "friends": []} for i in range(10_000)]
+    for i, person in enumerate(people):
+        person["friends"].append(people[(i + 1) % len(people)])  # type: ignore[attr-defined]
+    result = roundtrip(people)
+    assert isinstance(result, list)
+    n = len(result)
+    assert n == len(people)
+    assert all(result[i]["friends"] == [result[(i + 1) % n]] for i in range(n))
+    assert all(result[i]["friends"][0] is result[(i + 1) % n] for i in range(n))
+    assert [p["id"] for p in result] == list(range(n))
+
+
+def test_long_chain_of_shared_tuples() -> None:
+    """Immutable bodies are listed after what they contain, so decoding never recurses down the chain."""
+    value: object = "end"
+    for _ in range(5_000):
+        value = (value, value)
+    result = roundtrip(value)
+    assert isinstance(result, tuple)
+    assert result[0] is result[1]
+
+
+def test_exception_args_cycle_through_a_list() -> None:
+    """exc.args holds a list that holds exc: the list is written as a body so exc can be built first."""
+    exc = ValueError()
+    holder: list[object] = [exc]
+    exc.args = (holder,)
+    result = roundtrip(exc)
+    assert isinstance(result, ValueError)
+    assert result.args[0][0] is result
+
+
+def test_shared_hashable_object_as_key_is_filled_before_hashing() -> None:
+    from .strategies import Frozen
+
+    key = Frozen("k", 1)
+    value = {"a": {key: 1}, "b": {key: 2}, "c": [key]}
+    result = roundtrip(value)
+    assert isinstance(result, dict)
+    assert next(iter(result["a"])) is result["c"][0]
+    assert_isomorphic(value, result)
+
+
+def test_identity_map_with_shared_unhashable_keys() -> None:
+    key: list[object] = []
+    m = IdentityMap([(key, 1)])
+    key.append(m)
+    result = roundtrip([m, key])
+    assert isinstance(result, list)
+    copy, copied_key = result
+    assert copy[copied_key] == 1
+    assert copied_key[0] is copy

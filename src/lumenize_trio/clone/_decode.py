@@ -57,13 +57,16 @@ def loads(data: bytes | bytearray | memoryview) -> object:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DataCloneError(f"loads() needs bytes, got {type(data).__name__}")
     raw = bytes(data)
-    if b"\xd8\x1c" not in raw:  # no tag 28 in its short form: try the one-pass decoder
+    if not raw.startswith(_GRAPH_PREFIX):
         try:
             return _decode(raw, _ONE_PASS)
         except _NeedsGraph:
-            pass  # tag 28 or 29 in a longer form
+            pass  # a GRAPH tag written in a longer form than ours
+    document = _decode(raw, _GRAPH_PASS)
+    if type(document) is not _GraphRoot:
+        raise rb.fail("a GRAPH tag may only wrap the whole value")
     try:
-        return _Graph().build(_decode(raw, _GRAPH_PASS))
+        return _Graph(document.bodies).run(document.root)
     except RecursionError:
         raise DataCloneError("value is nested too deeply to rebuild from this call depth") from None
 
@@ -103,6 +106,10 @@ def _refuse(tag: int, why: str) -> _Decoder:
 
 def _needs_graph(value: object, immutable: bool) -> object:
     raise _NeedsGraph
+
+
+def _ref_outside_graph(value: object, immutable: bool) -> object:
+    raise rb.fail("a REF tag outside a GRAPH")
 
 
 # --- one-pass decoders (no sharing) ------------------------------------------------------------
@@ -177,12 +184,14 @@ _LEAF_DECODERS: Final[dict[int, _Decoder]] = {
     _tags.PATTERN: rb.pattern,
     _tags.DECIMAL_TEXT: rb.decimal_text,
     _tags.HEADERS: rb.headers,
+    _tags.SHAREABLE: _refuse(_tags.SHAREABLE, "value sharing; this format shares through GRAPH and REF"),
+    _tags.SHARED_REF: _refuse(_tags.SHARED_REF, "value sharing; this format shares through GRAPH and REF"),
 }
 
 _ONE_PASS: Final[dict[int, _Decoder]] = {
     **_LEAF_DECODERS,
-    _tags.SHAREABLE: _needs_graph,
-    _tags.SHARED_REF: _needs_graph,
+    _tags.GRAPH: _needs_graph,
+    _tags.REF: _ref_outside_graph,
     _tags.TUPLE: _tuple,
     _tags.FROZENSET: _frozenset,
     _tags.SET: _set,
@@ -192,14 +201,18 @@ _ONE_PASS: Final[dict[int, _Decoder]] = {
 }
 
 
-# --- graph pass (value sharing) ----------------------------------------------------------------
+# --- graph pass (values with shared objects) -----------------------------------------------
 
 
-class _Shareable:
-    __slots__ = ("value",)
+class _GraphRoot:
+    __slots__ = ("bodies", "root")
 
     def __init__(self, value: object) -> None:
-        self.value = value
+        parts = rb.expect_sequence(value, "GRAPH")
+        if len(parts) != 2:
+            raise rb.fail("GRAPH must be [root, [bodies...]]")
+        self.root = parts[0]
+        self.bodies = rb.expect_sequence(parts[1], "GRAPH bodies")
 
 
 class _Ref:
@@ -207,12 +220,12 @@ class _Ref:
 
     def __init__(self, index: object) -> None:
         if type(index) is not int or index < 0:
-            raise rb.fail(f"tag 29 must hold a non-negative integer, got {index!r}")
+            raise rb.fail(f"REF must hold a non-negative integer, got {index!r}")
         self.index: int = index
 
 
 class _Node:
-    """A container tag whose contents must be rebuilt in document order."""
+    """A container tag whose contents are rebuilt by :class:`_Graph`."""
 
     __slots__ = ("immutable", "tag", "value")
 
@@ -220,17 +233,6 @@ class _Node:
         self.tag = tag
         self.value = value
         self.immutable = immutable
-
-
-class _Placeholder:
-    """Stands in for a tuple, frozenset or exception that is still being built."""
-
-    __slots__ = ("done", "patches", "value")
-
-    def __init__(self) -> None:
-        self.patches: list[Callable[[object], object]] = []
-        self.done = False
-        self.value: object = None
 
 
 def _node_decoder(tag: int) -> _Decoder:
@@ -242,8 +244,8 @@ def _node_decoder(tag: int) -> _Decoder:
 
 _GRAPH_PASS: Final[dict[int, _Decoder]] = {
     **_LEAF_DECODERS,
-    _tags.SHAREABLE: lambda value, immutable: _Shareable(value),
-    _tags.SHARED_REF: lambda value, immutable: _Ref(value),
+    _tags.GRAPH: lambda value, immutable: _GraphRoot(value),
+    _tags.REF: lambda value, immutable: _Ref(value),
     **{
         tag: _node_decoder(tag)
         for tag in (
@@ -256,206 +258,181 @@ _GRAPH_PASS: Final[dict[int, _Decoder]] = {
         )
     },
 }
+_GRAPH_PREFIX: Final = cbor2.dumps(cbor2.CBORTag(_tags.GRAPH, None))[:-1]
+_RAW: Final = frozenset({list, dict, tuple, cbor2.frozendict, _Ref, _Node, _GraphRoot})
+_CONTENTS_FIRST: Final = frozenset({_tags.TUPLE, _tags.FROZENSET, _tags.EXCEPTION})
+_UNBUILT: Final = object()
 
 
 class _Graph:
-    """Turns a raw tree with sharing nodes into the final value (see the module docstring)."""
+    """Rebuilds a GRAPH: shells first, then immutable bodies in table order, then every fill.
 
-    __slots__ = ("table",)
+    The encoder guarantees that every cycle passes through a body that can exist before its
+    contents (see ``_scan``), and lists immutable bodies after the bodies they contain; so
+    building an immutable body never needs itself. Bytes from elsewhere that break this get an
+    error, never a wrong value.
+    """
 
-    def __init__(self) -> None:
-        self.table: list[object] = []  # shareable values in document order (or their placeholders)
+    __slots__ = ("building", "pending", "raw", "values")
 
-    def build(self, raw: object) -> object:
+    def __init__(self, bodies: Sequence[object]) -> None:
+        self.raw = bodies
+        self.values: list[object] = [_UNBUILT] * len(bodies)
+        self.building: set[int] = set()
+        self.pending: dict[int, Callable[[], None]] = {}  # id(shell) -> fill, until it has run
+
+    def run(self, root: object) -> object:
+        for i, raw in enumerate(self.raw):
+            self._shell(i, raw)
+        for i in range(len(self.raw)):
+            if self.values[i] is _UNBUILT:
+                self._get(i)
+        while self.pending:  # fills may fill others early (_ready), so take them one at a time
+            oid = next(iter(self.pending))
+            self.pending.pop(oid)()
+        return self.build(root)
+
+    def _shell(self, index: int, raw: object) -> None:
+        """Make an empty body that can exist before its contents, and queue its fill."""
         cls = type(raw)
-        if cls is list:
-            self._fill_list(raw)  # type: ignore[arg-type]
-            return raw
-        if cls is dict:
-            self._fill_dict(raw)  # type: ignore[arg-type]
-            return raw
-        if cls is _Shareable:
-            return self._shareable(raw.value)  # type: ignore[attr-defined]
-        if cls is _Ref:
-            index: int = raw.index  # type: ignore[attr-defined]
-            if index >= len(self.table):
-                raise rb.fail(f"tag 29 refers to shared value {index}, which does not exist yet")
-            value = self.table[index]
-            if type(value) is _Placeholder and value.done:
-                return value.value
+        shell: object
+        fill: Callable[[], None]
+        if isinstance(raw, list):
+            shell, fill = raw, partial(self._fill_list, raw)
+        elif isinstance(raw, dict):
+            shell, fill = raw, partial(self._fill_dict, raw)
+        elif isinstance(raw, _Node) and raw.tag not in _CONTENTS_FIRST:
+            node = raw
+            if node.tag == _tags.SET:
+                shell = set()
+                fill = partial(self._fill_set, shell, rb.expect_sequence(node.value, "tag 258 (set)"))
+            elif node.tag == _tags.IDENTITY_MAP:
+                shell = IdentityMap()
+                fill = partial(self._fill_identity_map, shell, rb.identity_pairs(node.value))
+            else:
+                shell, state = rb.new_object(node.value)
+                fill = partial(self._fill_object, shell, state)
+        elif cls is _Node or cls is _Ref or cls is _GraphRoot or cls is tuple or cls is cbor2.frozendict:
+            return  # built in table order by _get (a bare REF or GRAPH body is an error there)
+        else:
+            self.values[index] = raw  # an atom or a leaf decoded already
+            return
+        self.values[index] = shell
+        self.pending[id(shell)] = fill
+
+    def _get(self, index: int) -> object:
+        if index >= len(self.values):
+            raise rb.fail(f"REF {index} is beyond the {len(self.values)} bodies of the GRAPH")
+        value = self.values[index]
+        if value is not _UNBUILT:
             return value
-        if cls is _Node:
-            return self._node(raw, None)  # type: ignore[arg-type]
+        if index in self.building:
+            raise rb.fail(f"body {index} refers to itself through tuples, frozensets or exception args only")
+        self.building.add(index)
+        raw = self.raw[index]
+        if type(raw) is _Ref or type(raw) is _GraphRoot:
+            raise rb.fail(f"body {index} must be a value, not a {type(raw).__name__.strip('_')}")
+        self.values[index] = value = self.build(raw, body=True)
+        self.building.discard(index)
+        return value
+
+    def _ready(self, value: object) -> None:
+        """Fill a queued body now, before it is hashed as a key or set member."""
+        fill = self.pending.pop(id(value), None)
+        if fill is not None:
+            fill()
+        elif isinstance(value, tuple | frozenset):
+            for item in value:
+                self._ready(item)
+
+    def build(self, raw: object, *, body: bool = False) -> object:
+        cls = type(raw)
+        if cls not in _RAW:
+            return raw
+        if isinstance(raw, list):
+            self._fill_list(raw)
+            return raw
+        if isinstance(raw, dict):
+            self._fill_dict(raw)
+            return raw
+        if cls is _Ref:
+            return self._get(raw.index)  # type: ignore[attr-defined]
         if cls is tuple:  # an array in a map key
-            return self._immutable_items(raw, "array in a map key")  # type: ignore[arg-type]
+            return tuple(self.build(item) for item in raw)  # type: ignore[attr-defined]
         if cls is cbor2.frozendict:  # a map in a map key
             pairs = cast("Mapping[object, object]", raw).items()
-            built = {self._no_placeholder(self.build(k), "map key"): self.build(v) for k, v in pairs}
-            return cbor2.frozendict(
-                {k: self._no_placeholder(v, "map value in a key") for k, v in built.items()}
-            )
-        return raw
+            return cbor2.frozendict({self._key(k): self.build(v) for k, v in pairs})
+        if cls is _GraphRoot:
+            raise rb.fail("a GRAPH tag may only wrap the whole value")
+        return self._node(raw, body)  # type: ignore[arg-type]
 
-    def _shareable(self, inner: object) -> object:
-        cls = type(inner)
-        if cls is _Shareable or cls is _Ref:
-            raise rb.fail("tag 28 must wrap a value, not another sharing tag")
-        if cls is _Node:
-            return self._node(inner, len(self.table))  # type: ignore[arg-type]
-        index = len(self.table)
-        self.table.append(inner)
-        if cls is list:
-            self._fill_list(inner)  # type: ignore[arg-type]
-        elif cls is dict:
-            self._fill_dict(inner)  # type: ignore[arg-type]
-        elif cls is tuple or cls is cbor2.frozendict:
-            self.table[index] = built = self.build(inner)
-            return built
-        return inner
+    def _node(self, node: _Node, body: bool) -> object:
+        tag = node.tag
+        if tag == _tags.TUPLE:
+            return tuple(self.build(item) for item in rb.expect_sequence(node.value, "tuple"))
+        if tag == _tags.FROZENSET:
+            members = [self._key(item) for item in rb.expect_sequence(node.value, "frozenset")]
+            rb.hashable_members(members, "frozenset")
+            return frozenset(members)
+        if tag == _tags.EXCEPTION:
+            payload = rb.ExceptionPayload(node.value)
+            exc = rb.new_exception(payload.name, payload.base, tuple(self.build(a) for a in payload.args))
+            fill = partial(self._fill_exception, exc, payload)
+            if body:  # its attributes may refer back to bodies still being built: fill it last
+                self.pending[id(exc)] = fill
+            else:
+                fill()
+            return exc
+        if tag == _tags.SET:
+            result: set[object] = set()
+            self._fill_set(result, rb.expect_sequence(node.value, "tag 258 (set)"))
+            return frozenset(result) if node.immutable else result
+        if tag == _tags.IDENTITY_MAP:
+            mapping = IdentityMap()
+            self._fill_identity_map(mapping, rb.identity_pairs(node.value))
+            return mapping
+        obj, state = rb.new_object(node.value)
+        self._fill_object(obj, state)
+        return obj
 
-    @staticmethod
-    def _place(value: object, patch: Callable[[object], object]) -> object:
-        """Note where a placeholder went, so *patch* puts the real object there later."""
-        if type(value) is _Placeholder:
-            value.patches.append(patch)
-        return value
-
-    @staticmethod
-    def _no_placeholder(value: object, where: str) -> object:
-        if type(value) is _Placeholder:
-            raise rb.fail(f"a {where} refers to a tuple, frozenset or exception that is still being built")
-        return value
-
-    def _immutable_items(self, items: Sequence[object], where: str) -> tuple[object, ...]:
-        return tuple(self._no_placeholder(self.build(item), where) for item in items)
-
-    def _resolve(self, index: int | None, placeholder: _Placeholder | None, value: object) -> object:
-        if index is None:
-            return value
-        self.table[index] = value
-        if placeholder is not None:
-            placeholder.done = True
-            placeholder.value = value
-            for patch in placeholder.patches:
-                patch(value)
-        return value
-
-    def _reserve(self, index: int | None) -> _Placeholder | None:
-        if index is None:
-            return None
-        placeholder = _Placeholder()
-        self.table.append(placeholder)
-        return placeholder
+    def _key(self, raw: object) -> object:
+        key = self.build(raw)
+        self._ready(key)
+        return key
 
     def _fill_list(self, items: list[object]) -> None:
         for i, item in enumerate(items):
-            if type(item) in _RAW_NODES or type(item) is list or type(item) is dict:
-                items[i] = value = self.build(item)
-                self._place(value, partial(items.__setitem__, i))
+            if type(item) in _RAW:
+                items[i] = self.build(item)
 
     def _fill_dict(self, mapping: dict[object, object]) -> None:
         pairs = list(mapping.items())
         mapping.clear()
         for raw_key, raw_value in pairs:
-            key = self.build(raw_key)
-            value = self.build(raw_value)
+            key = self._key(raw_key)
             try:
-                mapping[key] = value
+                mapping[key] = self.build(raw_value)
             except TypeError:
                 raise rb.fail(f"map key of type {type(key).__name__} is not hashable") from None
-            if type(key) is _Placeholder:
-                key.patches.append(partial(_replace_key, mapping, key))
-            self._place(value, partial(mapping.__setitem__, key))
 
-    def _node(self, node: _Node, index: int | None) -> object:
-        tag = node.tag
-        if tag == _tags.SET:
-            result: set[object] = set()
-            if index is not None:
-                self.table.append(result)
-            for item in rb.expect_sequence(node.value, "tag 258 (set)"):
-                member = self.build(item)
-                try:
-                    result.add(member)
-                except TypeError:
-                    raise rb.fail(f"set holds an unhashable {type(member).__name__}") from None
-                if type(member) is _Placeholder:
-                    member.patches.append(partial(_replace_member, result, member))
-            if node.immutable:
-                return self._resolve(index, None, frozenset(result))
-            return result
-        if tag == _tags.IDENTITY_MAP:
-            mapping = IdentityMap()
-            if index is not None:
-                self.table.append(mapping)
-            flat = rb.identity_pairs(node.value)
-            for i in range(0, len(flat), 2):
-                key = self.build(flat[i])
-                value = self.build(flat[i + 1])
-                mapping[key] = value
-                if type(key) is _Placeholder:
-                    key.patches.append(partial(_replace_identity_key, mapping, key))
-                self._place(value, partial(mapping.__setitem__, key))
-            return mapping
-        if tag == _tags.OBJECT:
-            obj, state = rb.new_object(node.value)
-            if index is not None:
-                self.table.append(obj)
-            for raw_key, raw_value in state.items():
-                name = rb.attribute_name(raw_key, "object attribute")
-                value = self.build(raw_value)
-                rb.set_attribute(obj, name, value)
-                self._place(value, partial(rb.set_attribute, obj, name))
-            return obj
-        placeholder = self._reserve(index)
-        if tag == _tags.TUPLE:
-            items = self._immutable_items(rb.expect_sequence(node.value, "tuple"), "tuple item")
-            return self._resolve(index, placeholder, items)
-        if tag == _tags.FROZENSET:
-            members = self._immutable_items(rb.expect_sequence(node.value, "frozenset"), "frozenset member")
-            rb.hashable_members(members, "frozenset")
-            return self._resolve(index, placeholder, frozenset(members))
-        assert tag == _tags.EXCEPTION
-        return self._exception(node.value, index, placeholder)
+    def _fill_set(self, result: set[object], items: Sequence[object]) -> None:
+        for item in items:
+            member = self._key(item)
+            try:
+                result.add(member)
+            except TypeError:
+                raise rb.fail(f"set holds an unhashable {type(member).__name__}") from None
 
-    def _exception(self, value: object, index: int | None, placeholder: _Placeholder | None) -> BaseException:
-        payload = rb.ExceptionPayload(value)
-        # Fields are rebuilt in the order the encoder writes them (args, attrs, cause, notes), which
-        # is the order shareable values were numbered in.
-        args = self._immutable_items(payload.args, "exception arg")
-        exc = rb.new_exception(payload.name, payload.base, args)
-        self._resolve(index, placeholder, exc)
-        attrs = {}
-        for raw_key, raw_value in payload.attrs.items():
-            name = rb.attribute_name(raw_key, "exception attribute")
-            attrs[name] = attr = self.build(raw_value)
-            self._place(attr, partial(exc.__dict__.__setitem__, name))
+    def _fill_identity_map(self, mapping: IdentityMap, flat: Sequence[object]) -> None:
+        for i in range(0, len(flat), 2):
+            mapping[self.build(flat[i])] = self.build(flat[i + 1])
+
+    def _fill_object(self, obj: object, state: Mapping[object, object]) -> None:
+        for raw_key, raw_value in state.items():
+            rb.set_attribute(obj, rb.attribute_name(raw_key, "object attribute"), self.build(raw_value))
+
+    def _fill_exception(self, exc: BaseException, payload: rb.ExceptionPayload) -> None:
+        attrs = {rb.attribute_name(k, "exception attribute"): self.build(v) for k, v in payload.attrs.items()}
         cause = self.build(payload.cause)
-        self._place(cause, partial(setattr, exc, "__cause__"))
         notes = [self.build(note) for note in payload.notes]
-        for i, note in enumerate(notes):
-            self._place(note, partial(notes.__setitem__, i))
-        if type(cause) is _Placeholder:
-            cause = None  # patched in once the cause exists
         rb.finish_exception(exc, payload, attrs, cause, notes)
-        return exc
-
-
-_RAW_NODES: Final = frozenset({_Shareable, _Ref, _Node, tuple, cbor2.frozendict})
-
-
-def _replace_key(mapping: dict[object, object], old: object, new: object) -> None:
-    items = [(new if k is old else k, v) for k, v in mapping.items()]
-    mapping.clear()
-    mapping.update(items)
-
-
-def _replace_member(members: set[object], old: object, new: object) -> None:
-    members.discard(old)
-    members.add(new)
-
-
-def _replace_identity_key(mapping: IdentityMap, old: object, new: object) -> None:
-    items = [(new if k is old else k, v) for k, v in mapping.items()]
-    mapping.clear()
-    mapping.update(items)
