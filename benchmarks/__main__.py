@@ -10,9 +10,12 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import bench_clone
-from ._harness import Result
+
+if TYPE_CHECKING:
+    from ._harness import Result
 
 SUITES = {"clone": bench_clone.run}
 
