@@ -15,11 +15,11 @@ from ._version import __version__ as __version__
 from .clone import UNDEFINED as UNDEFINED, IdentityMap as IdentityMap
 
 __all__ = [
-    "UNDEFINED",
     "DataCloneError",
     "IdentityMap",
     "LumenizeError",
     "RemoteError",
+    "UNDEFINED",
     "__version__",
     "clone",
 ]

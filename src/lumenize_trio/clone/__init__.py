@@ -18,11 +18,11 @@ from ._registry import register as register
 from ._values import UNDEFINED as UNDEFINED, IdentityMap as IdentityMap
 
 __all__ = [
-    "MAX_DEPTH",
-    "UNDEFINED",
     "DataCloneError",
     "IdentityMap",
+    "MAX_DEPTH",
     "RemoteError",
+    "UNDEFINED",
     "dumps",
     "loads",
     "register",
