@@ -120,6 +120,7 @@ def _tag(tag: int, value: object) -> str:
 
 
 _PRIVATE = 0x4C4D5400
+_RAW_GRAPH = cbor2.CBORTag(_PRIVATE + 11, [1, []])
 
 MALFORMED = {
     "empty": "",
@@ -181,6 +182,25 @@ MALFORMED = {
     "bytearray-not-bytes": _tag(_PRIVATE + 2, "x"),
     "deep-nesting": "81" * 2000 + "00",
     "indefinite-unterminated": "9f01",
+    "graph-not-pair": _tag(_PRIVATE + 11, [1]),
+    "graph-bodies-not-array": _tag(_PRIVATE + 11, [1, 2]),
+    "graph-nested": "82" + _tag(_PRIVATE + 11, [1, []]) + "01",
+    "graph-nested-in-graph": _tag(_PRIVATE + 11, [_RAW_GRAPH, []]),
+    "graph-ref-out-of-range": _tag(_PRIVATE + 11, [cbor2.CBORTag(_PRIVATE + 12, 3), [1]]),
+    "graph-ref-negative": _tag(_PRIVATE + 11, [cbor2.CBORTag(_PRIVATE + 12, -1), [1]]),
+    "graph-ref-text": _tag(_PRIVATE + 11, [cbor2.CBORTag(_PRIVATE + 12, "a"), [1]]),
+    "graph-body-is-ref": _tag(
+        _PRIVATE + 11, [cbor2.CBORTag(_PRIVATE + 12, 0), [cbor2.CBORTag(_PRIVATE + 12, 0)]]
+    ),
+    "graph-tuple-self-cycle": _tag(
+        _PRIVATE + 11,
+        [cbor2.CBORTag(_PRIVATE + 12, 0), [cbor2.CBORTag(_PRIVATE, [cbor2.CBORTag(_PRIVATE + 12, 0)])]],
+    ),
+    "graph-unhashable-key": "da4c4d540b82a1da4c4d5403800180",
+    "graph-unhashable-member": "da4c4d540b82d9010281da4c4d54038080",
+    "ref-outside-graph": _tag(_PRIVATE + 12, 0),
+    "value-sharing-28": "d81c8101",
+    "value-sharing-29": "d81d00",
     "unhashable-key-in-graph": "d81c82" + "a1" + _tag(_PRIVATE + 3, []) + "01" + "d81d00",
     "unhashable-key": "a1" + _tag(_PRIVATE + 3, []) + "01",
 }
@@ -214,6 +234,17 @@ def test_mutated_output_never_crashes(value: object, data: st.DataObject) -> Non
     encoded[index] = data.draw(st.integers(0, 255))
     with contextlib.suppress(DataCloneError):
         clone.loads(bytes(encoded))
+
+
+def test_graph_tag_in_a_longer_form_still_decodes() -> None:
+    """A GRAPH tag written with an 8-byte argument is not our prefix, but it is valid CBOR."""
+    inner: list[object] = []
+    short = clone.dumps([inner, inner])
+    assert short.startswith(bytes.fromhex("da4c4d540b"))
+    long_form = bytes.fromhex("db000000004c4d540b") + short[5:]
+    result = clone.loads(long_form)
+    assert isinstance(result, list)
+    assert result[0] is result[1]
 
 
 def test_unknown_exception_class_becomes_remote_error_with_name() -> None:

@@ -171,3 +171,22 @@ def test_identity_map_with_shared_unhashable_keys() -> None:
     copy, copied_key = result
     assert copy[copied_key] == 1
     assert copied_key[0] is copy
+
+
+def test_shared_sets_leaves_and_keys() -> None:
+    """Every identity-bearing kind can be a body: sets, bytearrays, headers; tuple and frozenset keys inside graphs."""
+    import httpx
+
+    members = {1, 2}
+    blob = bytearray(b"x")
+    headers = httpx.Headers({"a": "b"})
+    key = (1, frozenset({2}))
+    value = {"s": [members, members], "b": [blob, blob], "h": [headers, headers], "k": {key: [members]}}
+    value["again"] = value
+    result = roundtrip(value)
+    assert isinstance(result, dict)
+    assert result["s"][0] is result["s"][1]
+    assert result["b"][0] is result["b"][1]
+    assert result["h"][0] is result["h"][1]
+    assert result["again"] is result
+    assert_isomorphic(value, result)

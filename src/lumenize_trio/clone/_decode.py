@@ -64,7 +64,7 @@ def loads(data: bytes | bytearray | memoryview) -> object:
             pass  # a GRAPH tag written in a longer form than ours
     document = _decode(raw, _GRAPH_PASS)
     if type(document) is not _GraphRoot:
-        raise rb.fail("a GRAPH tag may only wrap the whole value")
+        raise rb.fail("REF tags may only appear inside a GRAPH, and a GRAPH only as the whole value")
     try:
         return _Graph(document.bodies).run(document.root)
     except RecursionError:
@@ -106,10 +106,6 @@ def _refuse(tag: int, why: str) -> _Decoder:
 
 def _needs_graph(value: object, immutable: bool) -> object:
     raise _NeedsGraph
-
-
-def _ref_outside_graph(value: object, immutable: bool) -> object:
-    raise rb.fail("a REF tag outside a GRAPH")
 
 
 # --- one-pass decoders (no sharing) ------------------------------------------------------------
@@ -191,7 +187,7 @@ _LEAF_DECODERS: Final[dict[int, _Decoder]] = {
 _ONE_PASS: Final[dict[int, _Decoder]] = {
     **_LEAF_DECODERS,
     _tags.GRAPH: _needs_graph,
-    _tags.REF: _ref_outside_graph,
+    _tags.REF: _needs_graph,  # a GRAPH written in a longer form may be around it: the graph pass says
     _tags.TUPLE: _tuple,
     _tags.FROZENSET: _frozenset,
     _tags.SET: _set,
