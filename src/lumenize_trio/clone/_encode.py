@@ -1,8 +1,8 @@
 """Encoding: a validating scan, then cbor2 (with hooks only where the value needs them).
 
-``dumps`` scans the value first (:mod:`._scan`), so an unclonable value fails before a byte is
-written, with the path to it. Plain data with no sharing then goes straight to ``cbor2.dumps``,
-the fast path. Anything else is written by cbor2's C encoder with hooks for the types that need a
+Plain JSON-like data with no sharing goes straight to ``cbor2.dumps`` after a quick check (the
+fast path). Anything else is scanned first (:mod:`._scan`), so an unclonable value fails before a
+byte is written, with the path to it. Anything else is written by cbor2's C encoder with hooks for the types that need a
 tag. A value in which some object is reached twice is written as ``GRAPH([root, [bodies...]])``:
 each shared object is written once, as a body, and every occurrence of it is ``REF(index)``.
 """
@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
+from typing import cast
 
 import cbor2
 import httpx
@@ -22,7 +23,7 @@ import httpx
 from .._exceptions import DataCloneError
 from . import _registry, _tags
 from ._limits import MAX_DEPTH
-from ._parts import ExceptionParts, Pattern, object_state
+from ._parts import ATOMS, ExceptionParts, Pattern, object_state
 from ._scan import Layout, ScanError, layout, path_to, scan
 from ._values import IdentityMap
 
@@ -37,6 +38,11 @@ def dumps(value: object) -> bytes:
         DataCloneError: something inside *value* cannot be cloned. The message names the path to
             it (``$.a[3].b``) and its type, and nothing has been written.
     """
+    if _is_plain(value):
+        try:
+            return cbor2.dumps(value)
+        except UnicodeEncodeError:
+            pass  # a str with lone surrogates: the hooked path writes it with tag 273
     try:
         found = scan(value)
         if not found.shared and found.max_depth > MAX_DEPTH:
@@ -50,6 +56,45 @@ def dumps(value: object) -> bytes:
         except UnicodeEncodeError:
             pass  # a str with lone surrogates: the hooked path writes it with tag 273
     return _Emitter(graph).dumps(value)
+
+
+def _is_plain(value: object) -> bool:
+    """Whether *value* is JSON-like data (dicts, lists, atoms) with no object reached twice.
+
+    A quick first look, so the commonest messages skip the general scan: ``False`` only means
+    "look properly", never "refuse".
+    """
+    cls = type(value)
+    if cls in ATOMS:
+        return True
+    return (cls is dict or cls is list) and _plain_container(cast("_Plain", value), set(), 0)
+
+
+_Plain = dict[object, object] | list[object]
+
+
+def _plain_container(obj: _Plain, seen: set[int], depth: int) -> bool:
+    oid = id(obj)
+    if depth > MAX_DEPTH or oid in seen:
+        return False
+    seen.add(oid)
+    if type(obj) is dict:
+        for key, item in obj.items():
+            if type(key) not in ATOMS:
+                return False
+            kind = type(item)
+            if kind not in ATOMS and not (
+                (kind is dict or kind is list) and _plain_container(cast("_Plain", item), seen, depth + 1)
+            ):
+                return False
+        return True
+    for item in obj:
+        kind = type(item)
+        if kind not in ATOMS and not (
+            (kind is dict or kind is list) and _plain_container(cast("_Plain", item), seen, depth + 1)
+        ):
+            return False
+    return True
 
 
 _Hook = Callable[[cbor2.CBOREncoder, object], None]
