@@ -5,7 +5,16 @@ builtin they resemble, so ``except TypeError`` keeps working for code that does 
 
     LumenizeError(Exception)
     ├── DataCloneError(LumenizeError, TypeError)   a value cannot be cloned, or bytes cannot be decoded
-    └── RemoteError(LumenizeError)                 stands in for an exception class this side does not know
+    ├── RemoteError(LumenizeError)                 stands in for an exception class this side does not know
+    ├── ChainError(LumenizeError, ValueError)      an operation chain is malformed or over a limit
+    ├── NotMeshCallableError(LumenizeError, AttributeError)   a name a chain may not reach
+    └── StorageError(LumenizeError)                actor storage failed or was misused
+        ├── StorageClosedError                     the storage was closed
+        ├── StorageCommitError                     a commit failed; everything since the last commit is gone
+        ├── StorageLimitError(…, ValueError)       a key, value, batch or statement is over a platform limit
+        ├── ReservedNameError(…, ValueError)       a KV key uses the reserved ``__lmz`` prefix
+        └── SqlError                               a statement given to ``sql.exec`` failed
+            └── SqlNotAllowedError                 a statement kind or object user SQL may not touch
 
 Lifecycles of resources reuse Trio's ``ClosedResourceError`` and ``BrokenResourceError``; timeouts
 are the caller's own ``trio.TooSlowError``.
@@ -53,3 +62,125 @@ class RemoteError(LumenizeError):
 
     remote_class_name: str = "RemoteError"
     remote_traceback: str | None = None
+
+
+class ChainError(LumenizeError, ValueError):
+    """An operation chain is malformed, over a limit, or cannot be applied to its target.
+
+    Raised by :func:`lumenize_trio.ocan.execute` and :func:`lumenize_trio.ocan.validate_chain`
+    before any operation runs when a chain (or any chain nested in its arguments) is not a
+    non-empty tuple of ``Get``/``Apply`` operations, has more than ``MAX_CHAIN_LENGTH``
+    operations or an ``Apply`` with more than ``MAX_ARGUMENTS`` arguments (the message names the
+    limit and the count), still holds an unfilled ``RESULT``, or nests itself; during the walk when
+    an ``Apply`` meets a value that is not callable; by :func:`lumenize_trio.ocan.fill_result` for a
+    chain that does not end with an ``Apply``; and by the continuation builder when a recording
+    would break one of these rules.
+
+    .. versionadded:: 0.1
+    """
+
+
+class NotMeshCallableError(LumenizeError, AttributeError):
+    """A name in an operation chain may not be reached through the mesh.
+
+    Raised by :func:`lumenize_trio.ocan.execute` (before any operation runs) for attribute names
+    starting with ``_``, and during the walk for the interpreter internals that would bypass that
+    rule (frame, code and traceback objects, ``gi_``/``cr_``/``ag_`` attributes, ``str.format``);
+    by the continuation builder when such a name is recorded; and by the runtime's access check
+    for methods that are not marked ``@mesh``. The message names the attribute.
+
+    .. versionadded:: 0.1
+    """
+
+
+class StorageError(LumenizeError):
+    """Actor storage failed, or was used in a way it does not allow.
+
+    Raised by :mod:`lumenize_trio.storage` when SQLite fails underneath an operation (the SQLite
+    error is the ``__cause__``), when the runtime breaks the turn protocol (``end_turn()`` without
+    ``begin_turn()``, ``commit()`` inside a turn, ...), and after a failing statement made SQLite
+    throw away the whole open transaction (then every operation but ``end_turn()``, ``commit()``,
+    ``rollback()`` and ``close()`` raises until one of the last three runs). It is also the base
+    of the more specific storage errors.
+
+    .. versionadded:: 0.1
+    """
+
+
+class StorageClosedError(StorageError):
+    """An operation was attempted on actor storage that has been closed.
+
+    Raised by every method of :class:`lumenize_trio.storage.ActorStorage` (and of its ``kv`` and
+    ``sql`` views) after :meth:`~lumenize_trio.storage.ActorStorage.close`; ``close()`` itself may
+    be called again.
+
+    .. versionadded:: 0.1
+    """
+
+
+class StorageCommitError(StorageError):
+    """A commit could not make the pending writes durable.
+
+    Raised by :meth:`lumenize_trio.storage.ActorStorage.commit` when the ``before_commit`` hook
+    raises, when SQLite's ``COMMIT`` fails (an unresolved deferred foreign key, a full disk, an I/O
+    error), or when the transaction had already been lost to a failing statement. By then every
+    write since the last successful commit has been rolled back and the storage is usable again;
+    the original error is the ``__cause__``. The runtime answers this by dropping the outputs it
+    held back and resetting the actor.
+
+    .. versionadded:: 0.1
+    """
+
+
+class StorageLimitError(StorageError, ValueError):
+    """A key, value, batch or SQL statement is over one of the platform's storage limits.
+
+    Raised by the KV API for a key longer than 2,048 UTF-8 bytes, a key plus encoded value larger
+    than 2 MiB, or more than 128 keys in one batch call, and by ``sql.exec`` for a statement longer
+    than 100,000 UTF-8 bytes or with more than 100 parameters. Nothing is written. The message
+    names the limit and the size that was found.
+
+    .. versionadded:: 0.1
+    """
+
+
+class ReservedNameError(StorageError, ValueError):
+    """A KV key starts with the reserved prefix ``__lmz``.
+
+    Raised by every KV method given such a key: the prefix belongs to the runtime. Nothing is
+    read or written.
+
+    .. versionadded:: 0.1
+    """
+
+
+class SqlError(StorageError):
+    """A statement given to ``sql.exec`` failed, or a result did not have the expected shape.
+
+    Raised by :meth:`lumenize_trio.storage.SqlStorage.exec` for syntax errors, constraint
+    violations, bad parameters and the like (the message carries SQLite's message and error name;
+    the SQLite exception, if any, is the ``__cause__``), and by
+    :meth:`lumenize_trio.storage.SqlCursor.one` when the result is not exactly one row. A failing
+    ``exec`` call changes nothing; earlier writes of the turn are kept.
+
+    Attributes:
+        sqlite_errorname: SQLite's name for the error (like ``"SQLITE_CONSTRAINT_UNIQUE"``), or
+            ``None`` when the error did not come from SQLite.
+
+    .. versionadded:: 0.1
+    """
+
+    sqlite_errorname: str | None = None
+
+
+class SqlNotAllowedError(SqlError):
+    """A statement given to ``sql.exec`` does something user SQL may not do.
+
+    Raised before anything is changed for ``BEGIN``/``COMMIT``/``ROLLBACK``,
+    ``SAVEPOINT``/``RELEASE`` (use ``transaction_sync``), ``ATTACH``/``DETACH``/``VACUUM``, a
+    ``PRAGMA`` outside the allowed list, and any access to a table, index, view or trigger whose
+    name starts with ``__lmz`` (in any letter case). The message names the statement kind or the
+    object.
+
+    .. versionadded:: 0.1
+    """

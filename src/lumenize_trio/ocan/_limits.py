@@ -1,0 +1,27 @@
+"""The limits every operation chain is validated against before anything runs.
+
+They bound the work a chain received from another actor or a remote client can ask for. The
+figures are upstream Lumenize's defaults, so chains valid there are valid here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from .. import clone
+
+#: Most operations (``Get`` plus ``Apply``) one chain may hold. Checked for every chain, including
+#: each chain nested in arguments.
+MAX_CHAIN_LENGTH: Final = 50
+
+#: Most arguments, positional plus keyword, one ``Apply`` may pass.
+MAX_ARGUMENTS: Final = 100
+
+#: Deepest nesting of arguments (each list, tuple or dict level counts one, each nested chain
+#: counts NESTED_CHAIN_DEPTH). Not a knob: anything that crossed the wire was already bounded by
+#: the clone's own depth limit, and this figure never refuses what the clone accepted, because a
+#: nested chain costs the clone at least four levels (the marker, its chain tuple, the ``Apply``
+#: and its argument tuple). It exists so that a chain built locally fails with a clear
+#: ``ChainError`` rather than a ``RecursionError``.
+MAX_ARGUMENT_DEPTH: Final = clone.MAX_DEPTH
+NESTED_CHAIN_DEPTH: Final = 4
