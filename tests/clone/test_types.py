@@ -224,3 +224,19 @@ def test_plain_data_has_no_tags() -> None:
     assert clone.dumps({"a": [1, 2.5, "x", None, True]}) == bytes.fromhex(
         "a161618501fb40040000000000006178f6f5"
     )
+
+
+def test_builtin_exception_c_fields_survive() -> None:
+    attr = AttributeError("no x", name="x")
+    imp = ImportError("gone", name="mod", path="/p")
+    name = NameError("undefined y", name="y")
+    result = roundtrip([attr, imp, name, OSError(2, "missing", "f.txt"), StopIteration(5), SystemExit(3)])
+    assert isinstance(result, list)
+    r_attr, r_imp, r_name, r_os, r_stop, r_exit = result
+    assert r_attr.name == "x"
+    assert (r_imp.name, r_imp.path) == ("mod", "/p")
+    assert r_name.name == "y"
+    assert type(r_os) is FileNotFoundError
+    assert (r_os.errno, r_os.filename) == (2, "f.txt")
+    assert r_stop.value == 5
+    assert r_exit.code == 3

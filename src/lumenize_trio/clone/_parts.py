@@ -38,6 +38,12 @@ VALUES: Final = frozenset(
 LEAVES: Final = frozenset({bytearray, httpx.Headers})
 #: Attributes never carried as exception attributes (they travel in their own fields).
 _EXCEPTION_OWN: Final = frozenset({"__notes__", "remote_traceback"})
+#: Attributes that builtin exceptions keep in C fields (not ``__dict__``, not ``args``).
+_BUILTIN_FIELDS: Final = (
+    (ImportError, ("name", "path")),
+    (AttributeError, ("name",)),
+    (NameError, ("name",)),
+)
 #: Exception bases that RemoteError already implies; not worth reporting as a "base".
 _IMPLIED_BASES: Final = frozenset({RemoteError, LumenizeError, Exception, BaseException, object})
 
@@ -63,6 +69,12 @@ class ExceptionParts:
         self.args: tuple[object, ...] = exc.args
         attrs = vars(exc)
         self.attrs: dict[str, object] = {k: v for k, v in attrs.items() if k not in _EXCEPTION_OWN}
+        for kind, fields in _BUILTIN_FIELDS:
+            if isinstance(exc, kind):
+                for field in fields:
+                    value = getattr(exc, field, None)
+                    if value is not None:
+                        self.attrs[field] = value
         notes = attrs.get("__notes__")
         self.notes: list[object] = list(notes) if isinstance(notes, list) else []
         self.cause: BaseException | None = exc.__cause__

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import types
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -20,6 +21,7 @@ from .._exceptions import DataCloneError, RemoteError
 from . import _registry
 
 T = TypeVar("T")
+_C_FIELDS: Final = (types.GetSetDescriptorType, types.MemberDescriptorType)
 
 _IMPLIED_BASES: Final = frozenset({RemoteError, Exception, BaseException})
 
@@ -333,7 +335,14 @@ def finish_exception(
 ) -> None:
     """Set everything but args on a rebuilt exception."""
     for key, value in attrs.items():
-        exc.__dict__[key] = value
+        if isinstance(getattr(type(exc), key, None), _C_FIELDS):
+            # A builtin's C field (like AttributeError.name): its descriptor is what reads it.
+            try:
+                setattr(exc, key, value)
+            except (TypeError, AttributeError, ValueError):
+                raise fail(f"{type(exc).__name__}.{key} cannot hold {type(value).__name__}") from None
+        else:
+            exc.__dict__[key] = value
     set_cause(exc, cause, payload.has_cause)
     if notes:
         exc.__dict__["__notes__"] = notes
