@@ -43,6 +43,7 @@ _BUILTIN_FIELDS: Final = (
     (ImportError, ("name", "path")),
     (AttributeError, ("name",)),
     (NameError, ("name",)),
+    (OSError, ("filename", "filename2")),
 )
 #: Exception bases that RemoteError already implies; not worth reporting as a "base".
 _IMPLIED_BASES: Final = frozenset({RemoteError, LumenizeError, Exception, BaseException, object})
