@@ -9,7 +9,14 @@ import pytest
 
 import lumenize_trio
 
-PUBLIC_MODULES = ["lumenize_trio", "lumenize_trio.clone"]
+PUBLIC_MODULES = [
+    "lumenize_trio",
+    "lumenize_trio.clone",
+    "lumenize_trio.ocan",
+    "lumenize_trio.storage",
+    "lumenize_trio.runtime",
+    "lumenize_trio.node",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

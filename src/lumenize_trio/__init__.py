@@ -5,21 +5,60 @@ The public surface is re-exported here; the modules behind it are private.
 
 from __future__ import annotations
 
-from . import clone as clone
+from . import clone as clone, ocan as ocan, storage as storage
 from ._exceptions import (
+    ActorResetError as ActorResetError,
+    BlockConcurrencyError as BlockConcurrencyError,
+    ChainError as ChainError,
     DataCloneError as DataCloneError,
+    InvalidActorIdError as InvalidActorIdError,
     LumenizeError as LumenizeError,
+    NotMeshCallableError as NotMeshCallableError,
+    OverloadedError as OverloadedError,
     RemoteError as RemoteError,
+    StorageError as StorageError,
+    UnknownBindingError as UnknownBindingError,
 )
 from ._version import __version__ as __version__
 from .clone import UNDEFINED as UNDEFINED, IdentityMap as IdentityMap
+from .node import LumenizeDO as LumenizeDO, mesh as mesh
+from .ocan import RESULT as RESULT
+from .runtime import (
+    ActorContext as ActorContext,
+    ActorId as ActorId,
+    ActorStub as ActorStub,
+    AlarmInfo as AlarmInfo,
+    Mesh as Mesh,
+    Namespace as Namespace,
+    open_mesh as open_mesh,
+)
 
 __all__ = [
+    "ActorContext",
+    "ActorId",
+    "ActorResetError",
+    "ActorStub",
+    "AlarmInfo",
+    "BlockConcurrencyError",
+    "ChainError",
     "DataCloneError",
     "IdentityMap",
+    "InvalidActorIdError",
+    "LumenizeDO",
     "LumenizeError",
+    "Mesh",
+    "Namespace",
+    "NotMeshCallableError",
+    "OverloadedError",
+    "RESULT",
     "RemoteError",
+    "StorageError",
     "UNDEFINED",
+    "UnknownBindingError",
     "__version__",
     "clone",
+    "mesh",
+    "ocan",
+    "open_mesh",
+    "storage",
 ]

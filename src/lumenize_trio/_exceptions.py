@@ -8,13 +8,18 @@ builtin they resemble, so ``except TypeError`` keeps working for code that does 
     ├── RemoteError(LumenizeError)                 stands in for an exception class this side does not know
     ├── ChainError(LumenizeError, ValueError)      an operation chain is malformed or over a limit
     ├── NotMeshCallableError(LumenizeError, AttributeError)   a name a chain may not reach
-    └── StorageError(LumenizeError)                actor storage failed or was misused
-        ├── StorageClosedError                     the storage was closed
-        ├── StorageCommitError                     a commit failed; everything since the last commit is gone
-        ├── StorageLimitError(…, ValueError)       a key, value, batch or statement is over a platform limit
-        ├── ReservedNameError(…, ValueError)       a KV key uses the reserved ``__lmz`` prefix
-        └── SqlError                               a statement given to ``sql.exec`` failed
-            └── SqlNotAllowedError                 a statement kind or object user SQL may not touch
+    ├── StorageError(LumenizeError)                actor storage failed or was misused
+    │   ├── StorageClosedError                     the storage was closed
+    │   ├── StorageCommitError                     a commit failed; everything since the last commit is gone
+    │   ├── StorageLimitError(…, ValueError)       a key, value, batch or statement is over a platform limit
+    │   ├── ReservedNameError(…, ValueError)       a KV key uses the reserved ``__lmz`` prefix
+    │   └── SqlError                               a statement given to ``sql.exec`` failed
+    │       └── SqlNotAllowedError                 a statement kind or object user SQL may not touch
+    ├── OverloadedError                            an actor's queue is full: the call is refused at once
+    ├── ActorResetError                            an outcome was lost because the actor was reset
+    ├── UnknownBindingError(…, LookupError)        the mesh has no such binding
+    ├── InvalidActorIdError(…, ValueError)         a malformed actor name or id, or another binding's id
+    └── BlockConcurrencyError(…, RuntimeError)     block_concurrency_while misused or nested too deeply
 
 Lifecycles of resources reuse Trio's ``ClosedResourceError`` and ``BrokenResourceError``; timeouts
 are the caller's own ``trio.TooSlowError``.
@@ -181,6 +186,47 @@ class SqlNotAllowedError(SqlError):
     ``PRAGMA`` outside the allowed list, and any access to a table, index, view or trigger whose
     name starts with ``__lmz`` (in any letter case). The message names the statement kind or the
     object.
+
+    .. versionadded:: 0.1
+    """
+
+
+class OverloadedError(LumenizeError):
+    """An actor has too many events queued (``max_queue``); the call was refused at once.
+
+    Retrying immediately makes things worse; back off, or shed the work.
+
+    .. versionadded:: 0.1
+    """
+
+
+class ActorResetError(LumenizeError):
+    """A call's outcome was lost because the actor was reset.
+
+    Raised to callers whose replies (or outbound calls) were held for a commit that failed, to
+    turns that were waiting when their actor was reset, and to events queued for an actor that
+    was evicted before they ran. The actor itself is re-created from storage by its next event.
+
+    .. versionadded:: 0.1
+    """
+
+
+class UnknownBindingError(LumenizeError, LookupError):
+    """A binding name that the mesh does not have; the message lists the ones it does.
+
+    .. versionadded:: 0.1
+    """
+
+
+class InvalidActorIdError(LumenizeError, ValueError):
+    """A malformed actor name or id, or an id that belongs to another binding.
+
+    .. versionadded:: 0.1
+    """
+
+
+class BlockConcurrencyError(LumenizeError, RuntimeError):
+    """``block_concurrency_while`` was used outside the actor's own turn, or nested over 64 deep.
 
     .. versionadded:: 0.1
     """

@@ -13,7 +13,8 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, TypeVar, overload
 
-from .._exceptions import DataCloneError, LumenizeError, RemoteError
+from .. import _exceptions
+from .._exceptions import DataCloneError, LumenizeError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,9 +118,10 @@ def _register_builtins() -> None:
     for value in vars(builtins).values():
         if isinstance(value, type) and issubclass(value, BaseException):
             register(value, name=value.__name__)
-    # Our own errors travel too (a remote DataCloneError should stay one).
-    for cls in (LumenizeError, DataCloneError, RemoteError):
-        register(cls, name=f"lumenize_trio.{cls.__name__}")
+    # Our own errors travel too (a remote OverloadedError should stay one).
+    for value in vars(_exceptions).values():
+        if isinstance(value, type) and issubclass(value, LumenizeError):
+            register(value, name=f"lumenize_trio.{value.__name__}")
 
 
 _register_builtins()

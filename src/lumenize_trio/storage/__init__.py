@@ -39,14 +39,14 @@ from ._sql import (
 
 __all__ = [
     "ALLOWED_PRAGMAS",
+    "ActorStorage",
+    "KvStorage",
     "MAX_BATCH_KEYS",
     "MAX_ENTRY_BYTES",
     "MAX_KEY_BYTES",
     "MAX_SQL_BYTES",
     "MAX_SQL_PARAMS",
     "RESERVED_PREFIX",
-    "ActorStorage",
-    "KvStorage",
     "ReservedNameError",
     "SqlCursor",
     "SqlError",

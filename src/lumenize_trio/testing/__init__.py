@@ -13,7 +13,10 @@ from ._storage_conformance import (
     check_storage_backend as check_storage_backend,
 )
 
-__all__ = ["StorageFactory", "check_storage_backend"]
+__all__ = [
+    "StorageFactory",
+    "check_storage_backend",
+]
 
 # Tracebacks and docs should show the public path, not the private module.
 for _obj in (StorageFactory, check_storage_backend):

@@ -1,0 +1,26 @@
+"""The actor runtime: the mesh, activation and eviction, turns and gates, alarms, stubs.
+
+``open_mesh(bindings)`` runs a mesh; ``mesh.get(binding, name)`` gives a stub; awaiting
+``stub.method(*args)`` runs one turn of the actor. See ``docs/runtime.md``.
+"""
+
+from __future__ import annotations
+
+from ._context import ActorContext as ActorContext, Storage as Storage
+from ._events import AlarmInfo as AlarmInfo
+from ._ids import ActorId as ActorId, Namespace as Namespace
+from ._mesh import Mesh as Mesh, MeshStatistics as MeshStatistics, open_mesh as open_mesh
+from ._stub import ActorStub as ActorStub, PendingCall as PendingCall
+
+__all__ = [
+    "ActorContext",
+    "ActorId",
+    "ActorStub",
+    "AlarmInfo",
+    "Mesh",
+    "MeshStatistics",
+    "Namespace",
+    "PendingCall",
+    "Storage",
+    "open_mesh",
+]

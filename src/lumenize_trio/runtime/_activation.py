@@ -1,0 +1,309 @@
+"""One actor in memory: its instance, its storage, its gate, and the turns it runs.
+
+Theory of operation
+-------------------
+*Turns.* Every event (a call, an alarm) becomes a turn: a task in the mesh's nursery that holds
+the actor's :class:`InputGate` while it runs. Storage is synchronous, so a read-modify-write in a
+turn cannot be interleaved. A turn gives the gate up only while it awaits a mesh operation (an
+outbound call), and only if it is not inside ``block_concurrency_while``; it then waits its turn
+to take it back.
+
+*Savepoints.* Each stretch of a turn between gate hand-offs runs in a storage savepoint
+(``begin_turn``/``end_turn``): a turn that raises rolls back its own writes and no one else's.
+
+*Output gate and group commit.* Writes are committed by :meth:`Activation.commit`. Until a write
+is durable, every output produced after it (replies, outbound calls) is held. When a turn ends
+and more turns are already waiting for the gate, the commit is deferred so that they share it;
+the last turn of a burst commits, and the held outputs are released together. An outbound call
+commits first (its message must not leave before the writes that precede it). A failed commit
+drops every held output (their callers get :class:`ActorResetError`) and resets the actor: the
+instance is discarded and the next event re-creates it from storage.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, final
+
+import trio
+
+from .._exceptions import ActorResetError, OverloadedError, StorageCommitError
+from ._turns import Turn, current_turn
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..storage import ActorStorage
+    from ._ids import ActorId
+    from ._mesh import Mesh
+
+log = logging.getLogger("lumenize_trio")
+
+#: At most this many turns share one deferred commit.
+MAX_BATCH = 256
+
+
+class Event:
+    """Something for an actor to handle in a turn (a call, an alarm)."""
+
+    __slots__ = ()
+
+    async def run(self, activation: Activation, turn: Turn) -> None:
+        raise NotImplementedError
+
+    def fail(self, error: BaseException) -> None:
+        """The event will not run (overload, reset, shutdown, failed start): say so to its sender."""
+        raise NotImplementedError
+
+
+@final
+class Activation:
+    """An actor in memory. Made by the mesh on the first event, dropped on eviction."""
+
+    __slots__ = (
+        "_held",
+        "batch",
+        "closed",
+        "gate",
+        "generation",
+        "id",
+        "instance",
+        "last_used",
+        "mesh",
+        "running",
+        "start_error",
+        "storage",
+    )
+
+    def __init__(self, mesh: Mesh, actor_id: ActorId, storage: ActorStorage) -> None:
+        from ._gate import InputGate
+
+        self.mesh = mesh
+        self.id = actor_id
+        self.storage = storage
+        self.gate = InputGate()
+        self.instance: object | None = None
+        self.start_error: BaseException | None = None
+        self.generation = 0  # bumped on every reset; turns of an older generation are stale
+        self.running = 0  # turns started and not finished (including those awaiting a mesh call)
+        self._held: list[Callable[[], None]] = []  # outputs waiting for the next commit
+        self.batch = 0  # turns since the last commit
+        self.closed = False
+        self.last_used = trio.current_time()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def submit(self, event: Event) -> None:
+        """Queue *event*; it runs as a turn when the gate reaches it. Not a checkpoint.
+
+        Raises:
+            OverloadedError: the actor already has ``max_queue`` events waiting.
+        """
+        if self.gate.queued_events >= self.mesh.max_queue:
+            raise OverloadedError(
+                f"actor {self.id.binding}/{self.id.name or self.id.hex} has {self.gate.queued_events} events "
+                f"queued (max_queue={self.mesh.max_queue}); not retrying is the right response"
+            )
+        self.last_used = trio.current_time()
+        self.gate.submit(lambda: self.mesh.spawn(self._turn, event))
+
+    @property
+    def idle(self) -> bool:
+        return not self.gate.held and not self.gate.has_waiters and self.running == 0 and not self._held
+
+    async def _turn(self, event: Event) -> None:
+        """The body of a turn's task. Holds the gate on entry; always releases it."""
+        turn = Turn(self)
+        token = current_turn.set(turn)
+        self.running += 1
+        self.mesh.counted_turn()
+        try:
+            if self.closed:
+                event.fail(ActorResetError(f"actor {self.id.binding} was evicted before the event ran"))
+                return
+            if self.instance is None and not await self._start(turn):
+                assert self.start_error is not None
+                event.fail(self.start_error)
+                return
+            if self.start_error is not None:
+                event.fail(self.start_error)
+                return
+            await event.run(self, turn)
+        finally:
+            current_turn.reset(token)
+            self.running -= 1
+            self.last_used = trio.current_time()
+            self._end_turn(turn)
+
+    async def _start(self, turn: Turn) -> bool:
+        """Construct the instance and run ``on_start`` (gate held throughout). False if it failed."""
+        mesh = self.mesh
+        self.start_error = None
+        try:
+            self.instance = mesh.construct(self)
+            on_start = getattr(self.instance, "on_start", None)
+            if on_start is not None:
+                turn.block_depth += 1  # as if under block_concurrency_while
+                try:
+                    await self.run_segment(turn, on_start)
+                finally:
+                    turn.block_depth -= 1
+        except Exception as exc:
+            log.error("actor %s/%s failed to start: %r", self.id.binding, self.id.name or self.id.hex, exc)
+            self.start_error = exc
+            return False
+        return True
+
+    async def run_segment(self, turn: Turn, fn: Callable[..., object], *args: object) -> object:
+        """Call a handler inside the turn's storage savepoint; its writes roll back if it raises.
+
+        Awaits the result if it is awaitable. The savepoint may be split by mesh awaits inside
+        (each stretch commits before the gate opens).
+        """
+        self.begin_segment(turn)
+        try:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                result = await result
+        except BaseException:
+            self.end_segment(turn, ok=False)
+            raise
+        self.end_segment(turn, ok=True)
+        return result
+
+    def begin_segment(self, turn: Turn) -> None:
+        if turn.generation != self.generation:
+            raise ActorResetError("the actor was reset while this turn was waiting")
+        self.storage.begin_turn()
+        turn.in_segment = True
+
+    def end_segment(self, turn: Turn, *, ok: bool) -> None:
+        if turn.in_segment:
+            turn.in_segment = False
+            if turn.generation == self.generation:
+                self.storage.end_turn(ok)
+
+    # -- outputs and commits ----------------------------------------------------------------
+
+    def output(self, deliver: Callable[[], None]) -> None:
+        """Release an output now, or hold it until the writes before it are durable."""
+        if self.storage.has_uncommitted_writes:
+            self._held.append(deliver)
+        else:
+            deliver()
+
+    def commit(self) -> bool:
+        """Commit pending writes and release held outputs. False (and the actor reset) on failure."""
+        self.batch = 0
+        if self.storage.has_uncommitted_writes:
+            self.mesh.counted_commit()
+            try:
+                self.storage.commit()
+            except StorageCommitError as exc:
+                log.error("actor %s/%s: commit failed, resetting: %r", self.id.binding, self.id.hex[:12], exc)
+                held, self._held = self._held, []
+                self.reset()
+                error = ActorResetError(f"the actor's writes could not be committed ({exc}); it was reset")
+                error.__cause__ = exc
+                for deliver in held:
+                    _deliver_failure(deliver, error)
+                return False
+            self.mesh.alarms.committed(self)
+        held, self._held = self._held, []
+        for deliver in held:
+            deliver()
+        return True
+
+    def _end_turn(self, turn: Turn) -> None:
+        """After a turn: commit now, or defer to share the commit with the turns waiting."""
+        if turn.reset_after and turn.generation == self.generation:
+            self.storage.rollback()
+            held, self._held = self._held, []
+            self.reset()
+            for deliver in held:
+                _deliver_failure(
+                    deliver, ActorResetError("the actor was reset (block_concurrency_while raised)")
+                )
+        self.batch += 1
+        if not (self.gate.has_waiters and self.batch < MAX_BATCH):
+            self.commit()
+        self.gate.release()
+
+    def reset(self) -> None:
+        """Discard the instance (not storage): the next event constructs it again."""
+        self.generation += 1
+        self.instance = None
+        self.start_error = None
+        try:
+            self.storage.rollback()
+        except Exception:  # pragma: no cover - rollback after a failed commit is best effort
+            log.exception("rollback after reset failed")
+
+    # -- mesh awaits ---------------------------------------------------------------------------
+
+    def open_gate(self, turn: Turn) -> bool:
+        """Before a mesh await: make prior writes durable, then let other turns in.
+
+        Returns whether the gate was released (not under ``block_concurrency_while``).
+
+        Raises:
+            ActorResetError: the commit failed; the actor was reset, and this turn must not go on.
+        """
+        was_in_segment = turn.in_segment
+        if was_in_segment:
+            self.storage.end_turn(True)
+            turn.in_segment = False
+        if not self.commit():
+            raise ActorResetError("the actor's writes could not be committed before an outbound call")
+        if turn.block_depth > 0:
+            if was_in_segment:
+                self.begin_segment(turn)
+            return False
+        self.gate.release()
+        return True
+
+    async def close_gate(self, turn: Turn, *, reopen_segment: bool) -> None:
+        """After a mesh await: take the gate back (FIFO) and resume the turn's savepoint.
+
+        Cancellation: a checkpoint. If cancelled, the turn ends without the gate, so this
+        re-takes it uncancellably before re-raising (a turn always ends holding the gate).
+        """
+        try:
+            await self.gate.acquire()
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self.gate.acquire()
+            raise
+        if turn.generation != self.generation:
+            raise ActorResetError("the actor was reset while this turn awaited a mesh call")
+        if reopen_segment:
+            self.begin_segment(turn)
+
+    def close(self) -> None:
+        """Drop the activation: storage is closed (files) or kept (memory) by the mesh."""
+        self.closed = True
+        for start in self.gate.drain():
+            start()  # each start spawns a turn that fails its event (closed)
+
+
+def _deliver_failure(deliver: Callable[[], None], error: BaseException) -> None:
+    fail = getattr(deliver, "fail", None)
+    if fail is not None:
+        fail(error)
+
+
+class HeldOutput:
+    """A held reply: ``deliver()`` releases its outcome; ``fail(error)`` replaces it with an error."""
+
+    __slots__ = ("_release", "_reply_fail")
+
+    def __init__(self, release: Callable[[], None], fail: Callable[[BaseException], None]) -> None:
+        self._release = release
+        self._reply_fail = fail
+
+    def __call__(self) -> None:
+        self._release()
+
+    def fail(self, error: BaseException) -> None:
+        self._reply_fail(error)

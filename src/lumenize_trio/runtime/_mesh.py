@@ -1,0 +1,404 @@
+"""The mesh: bindings, ids, activation, eviction, calls, and the nursery all of it lives in."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal, final
+
+import attrs
+import trio
+
+from .. import clone
+from .._exceptions import ChainError, InvalidActorIdError, UnknownBindingError
+from ..ocan import OperationChain, execute
+from ..storage import ActorStorage, open_actor_storage
+from ._activation import Activation
+from ._alarms import AlarmScheduler
+from ._clock import MeshClock
+from ._context import ActorContext
+from ._events import CallEvent
+from ._ids import ActorId, Namespace
+from ._outcome import Reply
+from ._stub import ActorStub
+from ._turns import current_turn
+
+if TYPE_CHECKING:
+    import os
+
+log = logging.getLogger("lumenize_trio")
+
+_DURABILITY: Final = ("full", "normal")
+_INDEX_FILE: Final = "__lmz_mesh.sqlite"
+
+
+@final
+class Mesh:
+    """A running mesh of actors. Made by :func:`open_mesh`; also what actors see as ``self.env``.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = (
+        "_activations",
+        "_closed",
+        "_commit_faults",
+        "_data_dir",
+        "_memory",
+        "_namespaces",
+        "_nursery",
+        "_stats",
+        "_wake_evictor",
+        "alarms",
+        "bindings",
+        "clock",
+        "durability",
+        "idle_timeout",
+        "max_open_databases",
+        "max_queue",
+        "random",
+    )
+
+    def __init__(
+        self,
+        bindings: Mapping[str, type],
+        *,
+        data_dir: Path | None,
+        durability: Literal["full", "normal"],
+        idle_timeout: float,
+        max_queue: int,
+        max_open_databases: int,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.bindings = dict(bindings)
+        self._data_dir = data_dir
+        self.durability = durability
+        self.idle_timeout = idle_timeout
+        self.max_queue = max_queue
+        self.max_open_databases = max_open_databases
+        self._nursery = nursery
+        self._namespaces = {name: Namespace(name) for name in self.bindings}
+        self._activations: OrderedDict[ActorId, Activation] = OrderedDict()  # least recently used first
+        self._memory: dict[ActorId, ActorStorage] = {}  # data_dir=None: storage outlives eviction
+        self._commit_faults: dict[ActorId, BaseException] = {}
+        self._closed = False
+        self._stats = _Counters()
+        self._wake_evictor = trio.Event()
+        self.clock = MeshClock()
+        self.random = random.Random()
+        index_path = None if data_dir is None else data_dir / _INDEX_FILE
+        self.alarms = AlarmScheduler(self, open_actor_storage(index_path, durability=durability))
+
+    # -- public API --------------------------------------------------------------------------
+
+    def namespace(self, binding: str) -> Namespace:
+        """The ids of *binding* (``id_from_name``, ``new_unique_id``, ``id_from_string``).
+
+        Raises:
+            UnknownBindingError: no such binding in this mesh.
+        """
+        try:
+            return self._namespaces[binding]
+        except (KeyError, TypeError):
+            raise UnknownBindingError(self._unknown(binding)) from None
+
+    def get(self, binding: str, name_or_id: str | ActorId) -> ActorStub:
+        """A stub for the actor *name_or_id* of *binding* (a name, or an :class:`ActorId`).
+
+        Making a stub does not wake the actor; the first call does.
+
+        Raises:
+            UnknownBindingError: no such binding.
+            InvalidActorIdError: a malformed name, or an id of another binding.
+        """
+        namespace = self.namespace(binding)
+        if isinstance(name_or_id, ActorId):
+            if name_or_id.binding != binding:
+                raise InvalidActorIdError(
+                    f"{name_or_id!r} is an id of {name_or_id.binding!r}, not of {binding!r}"
+                )
+            return ActorStub(self, name_or_id)
+        return ActorStub(self, namespace.id_from_name(name_or_id))
+
+    def statistics(self) -> MeshStatistics:
+        """Counters for tests, benchmarks and monitoring (a snapshot)."""
+        return MeshStatistics(
+            active_actors=len(self._activations),
+            turns=self._stats.turns,
+            commits=self._stats.commits,
+            evictions=self._stats.evictions,
+        )
+
+    def fail_next_commit(self, actor: ActorStub | ActorId, error: BaseException) -> None:
+        """For tests: make the next commit of *actor* fail with *error* (fault injection)."""
+        actor_id = actor.id if isinstance(actor, ActorStub) else actor
+        self._commit_faults[actor_id] = error
+
+    # -- the runtime's own operations ---------------------------------------------------------
+
+    async def call(self, actor_id: ActorId, chain: OperationChain) -> object:
+        """Send *chain* to the actor and return its result (or raise its error).
+
+        From inside a turn this is a mesh await: the caller's writes so far are committed first,
+        and its gate is open while it waits (unless in ``block_concurrency_while``).
+        """
+        payload = clone.dumps(chain)  # arguments that cannot be cloned fail here, before anything is sent
+        turn = current_turn.get()
+        reopen = False
+        released = False
+        if turn is not None:
+            reopen = turn.in_segment
+            released = turn.activation.open_gate(turn)
+        reply = Reply()
+        try:
+            self.activate(actor_id).submit(CallEvent(payload, reply))
+            return await reply.wait()
+        finally:
+            if turn is not None:
+                if released:
+                    await turn.activation.close_gate(turn, reopen_segment=reopen)
+                elif reopen and not turn.in_segment:
+                    turn.activation.begin_segment(turn)
+
+    async def execute(self, instance: object, chain: object) -> object:
+        """Run a delivered chain on an actor instance, with the class's access check."""
+        if not isinstance(chain, tuple):
+            raise ChainError(f"a call must carry an operation chain, got {type(chain).__name__}")
+        check = getattr(type(instance), "_lmz_check_access", None)
+        return await execute(instance, chain, check_access=check)
+
+    def activate(self, actor_id: ActorId) -> Activation:
+        """The activation of *actor_id*, made (and its storage opened) if needed. Not a checkpoint."""
+        if self._closed:
+            raise trio.ClosedResourceError("the mesh is closed")
+        activation = self._activations.get(actor_id)
+        if activation is not None:
+            self._activations.move_to_end(actor_id)
+            return activation
+        self._make_room()
+        activation = Activation(self, actor_id, self._open_storage(actor_id))
+        self._activations[actor_id] = activation
+        self._wake_evictor.set()
+        return activation
+
+    def construct(self, activation: Activation) -> object:
+        """Make the actor instance for an activation (its class, given its context and env)."""
+        cls = self.bindings[activation.id.binding]
+        return cls(ActorContext(activation), self)
+
+    def counted_commit(self) -> None:
+        self._stats.commits += 1
+
+    def counted_turn(self) -> None:
+        self._stats.turns += 1
+
+    def spawn(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        self._nursery.start_soon(fn, *args)
+
+    # -- storage, eviction -------------------------------------------------------------------
+
+    def _open_storage(self, actor_id: ActorId) -> ActorStorage:
+        if self._data_dir is None:
+            storage = self._memory.get(actor_id)
+            if storage is None:
+                storage = self._memory[actor_id] = open_actor_storage(
+                    None, durability=self.durability, before_commit=self._before_commit_hook(actor_id)
+                )
+            return storage
+        folder = self._data_dir / actor_id.binding
+        folder.mkdir(parents=True, exist_ok=True)
+        return open_actor_storage(
+            folder / f"{actor_id.hex}.sqlite",
+            durability=self.durability,
+            before_commit=self._before_commit_hook(actor_id),
+        )
+
+    def _before_commit_hook(self, actor_id: ActorId) -> Callable[[], None]:
+        def before_commit() -> None:
+            fault = self._commit_faults.pop(actor_id, None)
+            if fault is not None:
+                raise fault
+            activation = self._activations.get(actor_id)
+            if activation is not None:
+                self.alarms.before_commit(activation)
+
+        return before_commit
+
+    def _make_room(self) -> None:
+        """Evict least recently used idle actors while the open databases are at the limit."""
+        if len(self._activations) < self.max_open_databases:
+            return
+        for actor_id, activation in list(self._activations.items()):
+            if len(self._activations) < self.max_open_databases:
+                break
+            if activation.idle:
+                self._evict(actor_id, activation)
+
+    def _evict(self, actor_id: ActorId, activation: Activation) -> None:
+        self._stats.evictions += 1
+        del self._activations[actor_id]
+        activation.close()
+        if self._data_dir is not None:
+            activation.storage.close()
+
+    async def evict_idle(self) -> None:
+        """Evict actors idle for ``idle_timeout`` seconds of mesh time, for the life of the mesh.
+
+        Sleeps until the least recently used actor could expire (or until an actor appears),
+        so an idle mesh does not wake up for nothing.
+        """
+        while True:
+            if not self._activations:
+                self._wake_evictor = trio.Event()
+                await self._wake_evictor.wait()
+                continue
+            oldest = next(iter(self._activations.values()))
+            await trio.sleep_until(oldest.last_used + self.idle_timeout)
+            deadline = trio.current_time() - self.idle_timeout
+            for actor_id, activation in list(self._activations.items()):
+                if activation.last_used > deadline:
+                    break  # ordered by last use: the rest are newer
+                if activation.idle:
+                    self._evict(actor_id, activation)
+                else:
+                    # Busy: look again a full timeout after now.
+                    activation.last_used = trio.current_time()
+                    self._activations.move_to_end(actor_id)
+
+    def close(self) -> None:
+        """Stop: refuse new events; roll back what is uncommitted; close every database."""
+        self._closed = True
+        for activation in self._activations.values():
+            activation.closed = True
+            try:
+                activation.storage.rollback()
+                activation.storage.close()
+            except Exception:  # pragma: no cover - closing is best effort
+                log.exception("closing storage of %r failed", activation.id)
+        for storage in self._memory.values():
+            storage.close()
+        self._activations.clear()
+        self.alarms.close()
+
+    def _unknown(self, binding: object) -> str:
+        known = ", ".join(sorted(self.bindings)) or "none"
+        return f"unknown binding {binding!r} (this mesh has: {known})"
+
+    def __repr__(self) -> str:
+        where = str(self._data_dir) if self._data_dir is not None else "memory"
+        return f"<Mesh {sorted(self.bindings)} {where} {len(self._activations)} active>"
+
+
+@final
+@attrs.frozen
+class MeshStatistics:
+    """A snapshot of a mesh's counters (``mesh.statistics()``).
+
+    .. versionadded:: 0.1
+    """
+
+    active_actors: int
+    """Actors in memory with their database open."""
+    turns: int
+    """Turns run since the mesh opened."""
+    commits: int
+    """Storage commits (group commit makes this lower than the number of writing turns)."""
+    evictions: int
+    """Actors evicted (idle, or to bound the open databases)."""
+
+
+@final
+class _Counters:
+    __slots__ = ("commits", "evictions", "turns")
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self.commits = 0
+        self.evictions = 0
+
+
+@asynccontextmanager
+async def open_mesh(
+    bindings: Mapping[str, type],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    durability: Literal["full", "normal"] = "full",
+    idle_timeout: float = 10.0,
+    max_queue: int = 1000,
+    max_open_databases: int = 1000,
+) -> AsyncIterator[Mesh]:
+    """Run a mesh of actors for the duration of the ``async with`` block.
+
+    Args:
+        bindings: binding name -> actor class (``{"COUNTER": Counter}``).
+        data_dir: where each actor's SQLite file lives (created if missing); ``None`` keeps all
+            storage in memory, for tests (it survives eviction, not the end of the mesh).
+        durability: ``"full"`` fsyncs every commit (survives power loss); ``"normal"`` survives a
+            process crash but not power loss, and commits are much cheaper.
+        idle_timeout: seconds of mesh time without events after which an actor is evicted.
+        max_queue: events that may wait for one actor; past it callers get ``OverloadedError``.
+        max_open_databases: actors kept in memory with their database open; past it the least
+            recently used idle ones are evicted early, so memory stays bounded.
+
+    Yields:
+        The :class:`Mesh`.
+
+    Leaving the block stops the mesh: turns still running are cancelled, uncommitted writes are
+    rolled back (no caller was told they happened), and every database is closed. An exception
+    from the block propagates unchanged.
+    """
+    checked = _check_bindings(bindings)
+    if durability not in _DURABILITY:
+        raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+    if not (isinstance(idle_timeout, int | float) and idle_timeout > 0):
+        raise ValueError(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
+    for name, value in (("max_queue", max_queue), ("max_open_databases", max_open_databases)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, not {value!r}")
+    directory = None if data_dir is None else Path(data_dir)
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            mesh = Mesh(
+                checked,
+                data_dir=directory,
+                durability=durability,
+                idle_timeout=float(idle_timeout),
+                max_queue=max_queue,
+                max_open_databases=max_open_databases,
+                nursery=nursery,
+            )
+            try:
+                mesh.alarms.load()
+                nursery.start_soon(mesh.alarms.run)
+                nursery.start_soon(mesh.evict_idle)
+                try:
+                    yield mesh
+                except BaseException as exc:
+                    body_error = exc
+                    raise
+            finally:
+                nursery.cancel_scope.cancel()
+                mesh.close()
+    except BaseExceptionGroup as group:
+        # The body's own exception comes back wrapped by the nursery: give it back unwrapped.
+        if body_error is not None and len(group.exceptions) == 1 and group.exceptions[0] is body_error:
+            raise body_error from None
+        raise
+
+
+def _check_bindings(bindings: Mapping[str, type]) -> dict[str, type]:
+    if not isinstance(bindings, Mapping) or not bindings:
+        raise TypeError("open_mesh() needs a non-empty mapping of binding name to actor class")
+    for name, cls in bindings.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"binding names must be identifiers like 'MY_DO', not {name!r}")
+        if not isinstance(cls, type) or not hasattr(cls, "_lmz_check_access"):
+            raise TypeError(f"binding {name!r} must be an actor class (a LumenizeDO subclass), not {cls!r}")
+    return dict(bindings)

@@ -1,0 +1,68 @@
+"""Stubs: ``mesh.get(binding, name)`` returns one; ``await stub.method(*args)`` calls the actor.
+
+A stub records what is asked of it as an operation chain (``stub.a().b(x)`` is one chain, run on
+the callee in one delivery), and sends it when awaited. The send happens synchronously at the
+start of the await, so calls through one stub arrive in the order they were awaited.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+from ..ocan import chain_of, continuation
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from ..ocan import Continuation
+    from ._ids import ActorId
+    from ._mesh import Mesh
+
+
+@final
+class ActorStub:
+    """A handle for calling one actor. Cheap to make; making one does not wake the actor.
+
+    ``await stub.method(*args, **kwargs)`` runs ``method`` on the actor and returns its result
+    (cloned), or raises its error (cloned, class kept when registered). Only ``@mesh`` methods
+    are reachable; names starting with ``_`` never are. ``stub.id`` is the actor's
+    :class:`ActorId`.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_mesh", "id")
+
+    def __init__(self, mesh: Mesh, actor_id: ActorId) -> None:
+        self._mesh = mesh
+        self.id = actor_id
+
+    def __getattr__(self, name: str) -> PendingCall:
+        return PendingCall(self._mesh, self.id, getattr(continuation(), name))
+
+    def __repr__(self) -> str:
+        return f"<ActorStub {self.id!r}>"
+
+
+@final
+class PendingCall:
+    """A chain of operations on an actor, sent when awaited (extend it with ``.name`` or ``(...)``).
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_builder", "_id", "_mesh")
+
+    def __init__(self, mesh: Mesh, actor_id: ActorId, builder: Continuation) -> None:
+        self._mesh = mesh
+        self._id = actor_id
+        self._builder = builder
+
+    def __getattr__(self, name: str) -> PendingCall:
+        return PendingCall(self._mesh, self._id, getattr(self._builder, name))
+
+    def __call__(self, *args: object, **kwargs: object) -> PendingCall:
+        return PendingCall(self._mesh, self._id, self._builder(*args, **kwargs))
+
+    def __await__(self) -> Generator[object, None, object]:
+        return self._mesh.call(self._id, chain_of(self._builder)).__await__()

@@ -1,0 +1,179 @@
+"""Tests for `lumenize_trio.runtime`: stubs, ids, calls, errors, isolation, access control."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from lumenize_trio import (
+    ActorId,
+    ChainError,
+    DataCloneError,
+    InvalidActorIdError,
+    NotMeshCallableError,
+    UnknownBindingError,
+    open_mesh,
+)
+
+from .actors import Counter, Refused
+
+
+async def test_counter_example_from_the_issue() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        alice = m.get("COUNTER", "alice")
+        assert await alice.increment(2) == 2
+        assert await alice.increment() == 3
+        assert await m.get("COUNTER", "bob").increment() == 1
+
+
+async def test_storage_persists_in_data_dir(tmp_path: object) -> None:
+    async with open_mesh({"COUNTER": Counter}, data_dir=tmp_path) as m:  # type: ignore[arg-type]
+        assert await m.get("COUNTER", "alice").increment(5) == 5
+    async with open_mesh({"COUNTER": Counter}, data_dir=tmp_path) as m:  # type: ignore[arg-type]
+        assert await m.get("COUNTER", "alice").increment() == 6
+
+
+async def test_ids() -> None:
+    async with open_mesh({"COUNTER": Counter, "OTHER": Counter}) as m:
+        ns = m.namespace("COUNTER")
+        alice = ns.id_from_name("alice")
+        assert alice == ns.id_from_name("alice")
+        assert alice.name == "alice"
+        assert len(alice.hex) == 64
+        assert ns.id_from_string(alice.hex) == alice
+        assert ns.id_from_string(alice.hex).name is None
+        unique = ns.new_unique_id()
+        assert unique != ns.new_unique_id()
+        assert ns.id_from_string(str(unique)) == unique
+        assert await m.get("COUNTER", unique).increment() == 1
+        for bad in [
+            "",
+            "xyz",
+            alice.hex.upper(),
+            alice.hex[:-1] + ("0" if alice.hex[-1] != "0" else "1"),
+            42,
+        ]:
+            with pytest.raises(InvalidActorIdError):
+                ns.id_from_string(bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidActorIdError, match="not an id of namespace 'OTHER'"):
+            m.namespace("OTHER").id_from_string(alice.hex)
+        with pytest.raises(InvalidActorIdError):
+            m.get("OTHER", alice)
+        with pytest.raises(InvalidActorIdError):
+            ns.id_from_name("")
+        with pytest.raises(InvalidActorIdError):
+            ns.id_from_name("x" * 3000)
+        assert "alice" in repr(alice)
+
+
+async def test_unknown_binding_names_the_known_ones() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        with pytest.raises(UnknownBindingError, match=r"unknown binding 'NOPE' \(this mesh has: COUNTER\)"):
+            m.get("NOPE", "x")
+        with pytest.raises(LookupError):
+            m.namespace("NOPE")
+
+
+async def test_remote_errors_keep_class_attributes_and_cause_and_roll_back() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "a")
+        with pytest.raises(Refused) as info:
+            await stub.fail("nope")
+        assert info.value.code == 42
+        assert isinstance(info.value.__cause__, KeyError)
+        assert "raise Refused" in (info.value.remote_traceback or "") or info.value.remote_traceback
+        assert await stub.written() is False  # the failing turn's write was rolled back
+
+
+async def test_only_mesh_methods_are_reachable() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "a")
+        with pytest.raises(NotMeshCallableError, match="not_exposed is not callable"):
+            await stub.not_exposed()
+        with pytest.raises(NotMeshCallableError):
+            await stub._private()
+        with pytest.raises(NotMeshCallableError):
+            await stub.memory  # reading an attribute is refused too
+        assert await stub.guarded() == "ok"
+        with pytest.raises(PermissionError, match="bob may not"):
+            await m.get("COUNTER", "bob").guarded()
+
+
+async def test_pipelined_chain_runs_in_one_delivery() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "a")
+        assert await stub.builder().add("x").add("y").build() == "x-y"
+
+
+async def test_oversized_chain_and_unclonable_arguments_fail_at_the_call_site() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "a")
+        call = stub.builder()
+        for _ in range(24):  # builder() and each add() are two operations: a Get and an Apply
+            call = call.add("x")
+        with pytest.raises(ChainError, match="at most 50"):
+            _ = call.add
+        with pytest.raises(DataCloneError, match=r"cannot clone a value of type function"):
+            await stub.remember(lambda: 1)
+        assert await stub.recall() == []  # nothing was delivered
+
+
+async def test_arguments_and_results_are_cloned() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "a")
+        mine = ["caller"]
+        result = await stub.mutate(mine)
+        assert mine == ["caller"]  # the callee changed its own copy
+        assert result == ["caller", "callee"]
+        assert result is not mine
+        shared = [1]
+        await stub.remember(shared)
+        shared.append(2)
+        assert await stub.recall() == [[1]]
+        recalled = await stub.recall()
+        recalled[0].append(3)
+        assert await stub.recall() == [[1]]
+
+
+async def test_open_mesh_validates_its_options() -> None:
+    with pytest.raises(TypeError, match="non-empty mapping"):
+        async with open_mesh({}):
+            pass
+    with pytest.raises(TypeError, match="must be an actor class"):
+        async with open_mesh({"X": object}):
+            pass
+    with pytest.raises(ValueError, match="identifiers"):
+        async with open_mesh({"not valid": Counter}):
+            pass
+    for option in [
+        {"durability": "fast"},
+        {"idle_timeout": 0},
+        {"max_queue": 0},
+        {"max_open_databases": True},
+    ]:
+        with pytest.raises(ValueError, match=next(iter(option))):
+            async with open_mesh({"COUNTER": Counter}, **option):  # type: ignore[arg-type]
+                pass
+
+
+async def test_body_error_propagates_unwrapped() -> None:
+    with pytest.raises(KeyError, match="mine"):
+        async with open_mesh({"COUNTER": Counter}):
+            raise KeyError("mine")
+
+
+async def test_closed_mesh_refuses_calls() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "a")
+    with pytest.raises(trio.ClosedResourceError):
+        await stub.increment()
+
+
+def test_actor_id_value_semantics() -> None:
+    a = ActorId("B", "0" * 64, "x")
+    assert a == ActorId("B", "0" * 64)
+    assert a != ActorId("C", "0" * 64)
+    assert len({a, ActorId("B", "0" * 64)}) == 1
+    with pytest.raises(AttributeError):
+        a.hex = "1"  # type: ignore[misc]
+    assert (a == 3) is False

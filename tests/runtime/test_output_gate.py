@@ -1,0 +1,119 @@
+"""Tests for the output gate, atomic turns and group commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+from lumenize_trio import ActorResetError, LumenizeDO, mesh, open_mesh
+
+from .actors import Counter
+
+
+class Pair(LumenizeDO):
+    """Writes two keys per turn; they must always be seen together."""
+
+    @mesh
+    def write_pair(self, i: int) -> int:
+        self.ctx.storage.kv.put(f"a{i}", i)
+        self.ctx.storage.kv.put(f"b{i}", i)
+        return i
+
+    @mesh
+    def write_then_fail(self, i: int) -> None:
+        self.ctx.storage.kv.put(f"a{i}", i)
+        raise ValueError("after one write")
+
+    @mesh
+    def keys(self) -> list[str]:
+        return list(self.ctx.storage.kv.list())
+
+
+async def test_failed_commit_fails_the_caller_stores_nothing_and_restarts_clean() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "c")
+        assert await stub.increment() == 1
+        await stub.remember("in memory")
+        before = Counter.instances
+        m.fail_next_commit(stub, OSError("disk on fire"))
+        with pytest.raises(ActorResetError, match="could not be committed") as info:
+            await stub.increment()
+        assert isinstance(info.value.__cause__, Exception)
+        assert await stub.count() == 1  # the failed write is gone
+        assert await stub.recall() == []  # in-memory state is gone: a fresh instance
+        assert Counter.instances == before + 1
+
+
+async def test_failed_commit_fails_every_held_reply_of_the_batch(autojump_clock: Any) -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "c")
+        outcomes: list[object] = []
+
+        async def one() -> None:
+            try:
+                outcomes.append(await stub.increment())
+            except ActorResetError as exc:
+                outcomes.append(exc)
+
+        m.fail_next_commit(stub, OSError("disk on fire"))
+        async with trio.open_nursery() as nursery:
+            for _ in range(20):
+                nursery.start_soon(one)
+        failed = [o for o in outcomes if isinstance(o, ActorResetError)]
+        assert failed, "the failed commit must fail the replies it held"
+        succeeded = [o for o in outcomes if isinstance(o, int)]
+        assert await stub.count() == len(succeeded)  # every acknowledged increment is stored
+        assert sorted(succeeded) == list(range(1, len(succeeded) + 1))
+
+
+async def test_a_raising_turn_rolls_back_only_its_own_writes() -> None:
+    async with open_mesh({"PAIR": Pair}) as m:
+        stub = m.get("PAIR", "p")
+        await stub.write_pair(1)
+        with pytest.raises(ValueError, match="after one write"):
+            await stub.write_then_fail(2)
+        await stub.write_pair(3)
+        assert await stub.keys() == ["a1", "a3", "b1", "b3"]
+
+
+async def test_group_commit_shares_commits_between_concurrent_turns() -> None:
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "c")
+        before = m.statistics().commits
+        async with trio.open_nursery() as nursery:
+            for _ in range(100):
+                nursery.start_soon(_increment, stub)
+        assert await stub.count() == 100
+        commits = m.statistics().commits - before
+        assert commits < 50, f"100 concurrent increments took {commits} commits"
+
+
+async def _increment(stub: Any) -> None:
+    await stub.increment()
+
+
+class Relay(LumenizeDO):
+    """Writes, then calls out: the write must be durable before the call leaves."""
+
+    @mesh
+    async def write_then_call(self) -> int:
+        self.ctx.storage.kv.put("before-call", True)
+        return await self.env.get("COUNTER", "target").increment()
+
+    @mesh
+    def wrote(self) -> bool:
+        return self.ctx.storage.kv.get("before-call", False)
+
+
+async def test_outbound_call_waits_for_prior_writes() -> None:
+    async with open_mesh({"RELAY": Relay, "COUNTER": Counter}) as m:
+        relay = m.get("RELAY", "r")
+        m.fail_next_commit(relay, OSError("no"))
+        with pytest.raises(ActorResetError):
+            await relay.write_then_call()
+        assert await m.get("COUNTER", "target").count() == 0  # the call never left
+        assert await relay.wrote() is False
+        assert await relay.write_then_call() == 1
+        assert await relay.wrote() is True
