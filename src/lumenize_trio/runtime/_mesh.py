@@ -258,9 +258,10 @@ class Mesh:
                 continue
             oldest = next(iter(self._activations.values()))
             await trio.sleep_until(oldest.last_used + self.idle_timeout)
-            deadline = trio.current_time() - self.idle_timeout
+            now = trio.current_time()
             for actor_id, activation in list(self._activations.items()):
-                if activation.last_used > deadline:
+                # The same sum as the sleep above, so rounding cannot make it never expire.
+                if activation.last_used + self.idle_timeout > now:
                     break  # ordered by last use: the rest are newer
                 if activation.idle:
                     self._evict(actor_id, activation)
