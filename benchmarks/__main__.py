@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import bench_clone
+from . import bench_clone, bench_runtime
 
 if TYPE_CHECKING:
     from ._harness import Result
 
-SUITES = {"clone": bench_clone.run}
+SUITES = {"clone": bench_clone.run, "runtime": bench_runtime.run}
 
 
 def main(argv: list[str]) -> int:
@@ -57,11 +57,11 @@ def main(argv: list[str]) -> int:
 
 
 def _print_table(results: list[Result]) -> None:
-    print(f"{'benchmark':48} {'ours':>14}  ratios to baselines (same run)")
+    print(f"{'benchmark':66} {'ours':>12} {'unit':<14} ratios to baselines (same run)")
     for r in results:
-        ratios = ", ".join(f"{r.ours / v:.2f}x {k}" for k, v in r.baselines.items())
+        ratios = ", ".join(f"{r.ours / v:.2f}x {k}" for k, v in r.baselines.items()) or "-"
         target = f"  [target {r.target}]" if r.target else ""
-        print(f"{r.name:48} {r.ours:>10,.0f} {r.unit}  {ratios}{target}")
+        print(f"{r.name:66} {r.ours:>12,.1f} {r.unit:<14} {ratios}{target}")
 
 
 if __name__ == "__main__":

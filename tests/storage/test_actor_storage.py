@@ -299,27 +299,25 @@ def test_storage_and_testing_never_import_trio() -> None:
                 assert not any(name.split(".")[0] == "trio" for name in imported), f"{source} imports trio"
 
 
-def test_a_locked_database_fails_writes_at_once_and_storage_recovers(db_path: Path) -> None:
-    """Another connection holding the write lock makes writes fail fast (never block the loop)."""
+def test_an_open_database_is_exclusive_to_its_storage(db_path: Path) -> None:
+    """Another connection cannot touch an open actor database: it fails at once, and the
+    actor's storage is unaffected (an actor has one activation; a second process must not share it)."""
     with open_actor_storage(db_path) as storage:
         storage.kv.put("k", 1)
         storage.commit()
         intruder = sqlite3.connect(db_path, isolation_level=None, timeout=0)
         try:
-            intruder.execute("BEGIN IMMEDIATE")
-            with pytest.raises(StorageError, match=r"locked \[SQLITE_BUSY\]"):
-                storage.kv.put("k", 2)
-            with pytest.raises(StorageError, match="SQLITE_BUSY"):
-                storage.kv.put_many({"a": 1, "b": 2})
-            with pytest.raises(StorageError, match="SQLITE_BUSY"):
-                storage.sql.exec("CREATE TABLE t (x)")
-            assert storage.kv.get("k") == 1  # reads still work
-            intruder.execute("ROLLBACK")
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                intruder.execute("BEGIN IMMEDIATE")
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                intruder.execute("SELECT * FROM sqlite_master").fetchall()
         finally:
             intruder.close()
         storage.kv.put("k", 3)
         storage.commit()
         assert storage.kv.get("k") == 3
+    with open_actor_storage(db_path) as again:  # closed: the lock is gone
+        assert again.kv.get("k") == 3
 
 
 def test_a_corrupt_database_surfaces_as_storage_error(db_path: Path) -> None:

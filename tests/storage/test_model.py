@@ -47,7 +47,7 @@ class StorageMachine(RuleBasedStateMachine):
         self.turn: tuple[dict[str, object], bool] | None = None
 
     def _open(self) -> ActorStorage:
-        return open_actor_storage(self.path, before_commit=self._before_commit)
+        return open_actor_storage(self.path, exclusive=False, before_commit=self._before_commit)
 
     def _before_commit(self) -> None:
         if self.fail_next_commit:

@@ -81,7 +81,7 @@ def test_failed_turn_restores_the_uncommitted_flag(storage: ActorStorage) -> Non
 
 
 def test_group_commit_makes_several_turns_durable_at_once(db_path: Path) -> None:
-    with open_actor_storage(db_path) as storage:
+    with open_actor_storage(db_path, exclusive=False) as storage:
         for turn in range(3):
             storage.begin_turn()
             storage.kv.put(f"turn{turn}", turn)
@@ -92,12 +92,12 @@ def test_group_commit_makes_several_turns_durable_at_once(db_path: Path) -> None
         assert not storage.has_uncommitted_writes
         assert committed_kv(db_path) == {"turn0": 0, "turn1": 1, "turn2": 2}
         storage.kv.put("uncommitted", 1)
-    with open_actor_storage(db_path) as reopened:
+    with open_actor_storage(db_path, exclusive=False) as reopened:
         assert reopened.kv.list() == {"turn0": 0, "turn1": 1, "turn2": 2}
 
 
 def test_writes_outside_turns_join_the_group(db_path: Path) -> None:
-    with open_actor_storage(db_path) as storage:
+    with open_actor_storage(db_path, exclusive=False) as storage:
         storage.kv.put("outside", 1)
         storage.begin_turn()
         storage.kv.put("inside", 2)
@@ -138,13 +138,13 @@ def test_rollback_discards_everything_uncommitted(storage: ActorStorage) -> None
 
 
 def test_close_discards_uncommitted_writes(db_path: Path) -> None:
-    storage = open_actor_storage(db_path)
+    storage = open_actor_storage(db_path, exclusive=False)
     storage.kv.put("committed", 1)
     storage.commit()
     storage.begin_turn()
     storage.kv.put("uncommitted", 2)
     storage.close()
-    with open_actor_storage(db_path) as reopened:
+    with open_actor_storage(db_path, exclusive=False) as reopened:
         assert reopened.kv.list() == {"committed": 1}
 
 
@@ -159,7 +159,7 @@ def test_commit_failure_in_before_commit_rolls_back_everything(db_path: Path) ->
         if failing:
             raise InjectedError("disk on fire")
 
-    with open_actor_storage(db_path, before_commit=before_commit) as storage:
+    with open_actor_storage(db_path, exclusive=False, before_commit=before_commit) as storage:
         storage.kv.put("a", 1)
         storage.sql.exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)")
         storage.commit()
@@ -192,12 +192,12 @@ def test_before_commit_writes_are_part_of_the_commit(db_path: Path) -> None:
     def before_commit() -> None:
         holder[0].put_meta("commits", (holder[0].get_meta("commits") or 0) + 1)  # type: ignore[operator]
 
-    with open_actor_storage(db_path, before_commit=before_commit) as storage:
+    with open_actor_storage(db_path, exclusive=False, before_commit=before_commit) as storage:
         holder.append(storage)
         storage.kv.put("k", 1)
         storage.commit()
         assert not storage.has_uncommitted_writes
-    with open_actor_storage(db_path) as reopened:
+    with open_actor_storage(db_path, exclusive=False) as reopened:
         assert reopened.get_meta("commits") == 1
 
 
@@ -320,12 +320,12 @@ def test_close_inside_transaction_sync(storage: ActorStorage) -> None:
 
 @pytest.mark.parametrize("durability", ["full", "normal"])
 def test_committed_writes_survive_reopen(db_path: Path, durability: str) -> None:
-    with open_actor_storage(db_path, durability=durability) as storage:  # type: ignore[arg-type]
+    with open_actor_storage(db_path, exclusive=False, durability=durability) as storage:  # type: ignore[arg-type]
         storage.kv.put("k", {"v": 1})
         storage.sql.exec("CREATE TABLE t (x); INSERT INTO t VALUES ('row')")
         storage.set_alarm(123.0)
         storage.commit()
-    with open_actor_storage(db_path, durability=durability) as reopened:  # type: ignore[arg-type]
+    with open_actor_storage(db_path, exclusive=False, durability=durability) as reopened:  # type: ignore[arg-type]
         assert reopened.kv.get("k") == {"v": 1}
         assert reopened.sql.exec("SELECT x FROM t").one() == {"x": "row"}
         assert reopened.get_alarm() == 123.0

@@ -7,7 +7,6 @@ before the method and raises to deny.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import TypeVar, final, overload
 
@@ -55,6 +54,14 @@ def mesh(fn: F | None = None, /, *, guard: Guard | None = None) -> F | Callable[
     return mark(fn) if fn is not None else mark
 
 
+def _class_attribute(cls: type, name: str) -> object:
+    """The class attribute *name* as defined (no descriptors run): a cheap ``getattr_static``."""
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return None
+
+
 def check_mesh_access(target: object, chain: OperationChain) -> None:
     """Allow *chain* on *target* only if it starts with a ``@mesh`` method (then run its guard).
 
@@ -64,7 +71,7 @@ def check_mesh_access(target: object, chain: OperationChain) -> None:
     first = chain[0] if chain else None
     if not isinstance(first, Get):
         raise NotMeshCallableError("a call must start by naming a @mesh method")
-    attribute = inspect.getattr_static(type(target), first.name, None)
+    attribute = _class_attribute(type(target), first.name)
     if isinstance(attribute, staticmethod | classmethod):
         attribute = attribute.__func__
     mark = getattr(attribute, "__lmz_mesh__", None)

@@ -32,6 +32,7 @@ from ._operations import (
     Verbatim as Verbatim,
 )
 from ._plan import validate_chain as validate_chain
+from ._wire import from_wire as from_wire, to_wire as to_wire
 
 __all__ = [
     "Apply",
@@ -50,6 +51,8 @@ __all__ = [
     "continuation",
     "execute",
     "fill_result",
+    "from_wire",
+    "to_wire",
     "validate_chain",
 ]
 

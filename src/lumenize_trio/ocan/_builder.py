@@ -19,7 +19,7 @@ from typing import NoReturn, TypeVar, final, overload
 from .._exceptions import ChainError
 from . import _graph
 from ._format import describe
-from ._limits import MAX_ARGUMENT_DEPTH, MAX_ARGUMENTS, MAX_CHAIN_LENGTH
+from ._limits import MAX_ARGUMENT_DEPTH, MAX_ARGUMENTS, MAX_CHAIN_LENGTH, SCALARS
 from ._names import check_name
 from ._operations import Apply, Get, NestedChain, Operation, OperationChain, Verbatim
 
@@ -119,6 +119,8 @@ def _record_apply(args: tuple[object, ...], kwargs: dict[str, object]) -> Apply:
     count = len(args) + len(kwargs)
     if count > MAX_ARGUMENTS:
         raise ChainError(f"a call may pass at most {MAX_ARGUMENTS} arguments (MAX_ARGUMENTS); got {count}")
+    if SCALARS.issuperset(map(type, args)) and SCALARS.issuperset(map(type, kwargs.values())):
+        return Apply(args, kwargs)  # the common case: scalar arguments cannot hold a builder
     found = _graph.scan(
         (args, kwargs),
         _classify,

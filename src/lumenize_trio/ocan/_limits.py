@@ -25,3 +25,7 @@ MAX_ARGUMENTS: Final = 100
 #: ``ChainError`` rather than a ``RecursionError``.
 MAX_ARGUMENT_DEPTH: Final = clone.MAX_DEPTH
 NESTED_CHAIN_DEPTH: Final = 4
+
+#: Argument types that are never a marker or a builder and hold nothing: arguments made only of
+#: these skip the marker scan (checked in C with ``frozenset.issuperset``).
+SCALARS: Final = frozenset({str, int, float, bool, bytes, type(None)})

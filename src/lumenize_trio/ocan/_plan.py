@@ -21,6 +21,7 @@ from ._limits import (
     MAX_ARGUMENTS,
     MAX_CHAIN_LENGTH,
     NESTED_CHAIN_DEPTH,
+    SCALARS,
 )
 from ._names import check_name
 from ._operations import Apply, Get, NestedChain, OperationChain, Verbatim, is_result
@@ -172,13 +173,16 @@ class _Planner:
                 f"(each nested chain counts {NESTED_CHAIN_DEPTH})"
             )
 
-        found = _graph.scan(
-            (args, kwargs),
-            _classify,
-            max_depth=MAX_ARGUMENT_DEPTH - depth,
-            misplaced=misplaced,
-            too_deep=too_deep,
-        )
+        if SCALARS.issuperset(map(type, args)) and SCALARS.issuperset(map(type, kwargs.values())):
+            found = _graph.Found()  # the common case: scalar arguments cannot hold a marker
+        else:
+            found = _graph.scan(
+                (args, kwargs),
+                _classify,
+                max_depth=MAX_ARGUMENT_DEPTH - depth,
+                misplaced=misplaced,
+                too_deep=too_deep,
+            )
         markers: list[NestedChain] = []
         for leaf, at_depth in found.leaves:
             if type(leaf) is NestedChain:

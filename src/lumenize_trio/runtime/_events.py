@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, final
 import attrs
 
 from .. import clone
+from ..ocan import from_wire
 from ._activation import Activation, Event
 from ._outcome import Reply, encode_error, encode_outcome
 
@@ -34,7 +35,7 @@ class CallEvent(Event):
 
     async def run(self, activation: Activation, turn: Turn) -> None:
         try:
-            chain = clone.loads(self.payload)
+            chain = from_wire(clone.loads(self.payload))
             result = await activation.run_segment(turn, activation.mesh.execute, activation.instance, chain)
         except Exception as exc:
             ok, payload = False, encode_error(exc)

@@ -15,7 +15,7 @@ import trio
 
 from .. import clone
 from .._exceptions import ChainError, InvalidActorIdError, UnknownBindingError
-from ..ocan import OperationChain, execute
+from ..ocan import OperationChain, execute, to_wire
 from ..storage import ActorStorage, open_actor_storage
 from ._activation import Activation
 from ._alarms import AlarmScheduler
@@ -146,7 +146,7 @@ class Mesh:
         From inside a turn this is a mesh await: the caller's writes so far are committed first,
         and its gate is open while it waits (unless in ``block_concurrency_while``).
         """
-        payload = clone.dumps(chain)  # arguments that cannot be cloned fail here, before anything is sent
+        payload = clone.dumps(to_wire(chain))  # unclonable arguments fail here, before anything is sent
         turn = current_turn.get()
         reopen = False
         released = False

@@ -2,9 +2,10 @@
 
 Theory of operation
 -------------------
-Rule 1: nothing commits except :meth:`StorageCore.commit`. The first write (or the first
-``begin_turn``) opens the outer transaction with ``BEGIN``; it stays open across turns, so several
-turns share one ``COMMIT`` (group commit).
+Rule 1: nothing commits except :meth:`StorageCore.commit`. The first write opens the outer
+transaction with ``BEGIN``; it stays open across turns, so several turns share one ``COMMIT``
+(group commit). A turn's savepoint is opened by the turn's first write, so a turn that only reads
+costs no statement at all.
 
 Rule 2: everything that must be all-or-nothing runs in a ``SAVEPOINT`` nested in that
 transaction: a turn (``__lmz_turn``), a ``transaction_sync`` block, one ``sql.exec`` call (unless
@@ -58,6 +59,8 @@ class StorageCore:
     #: Rule 3.
     dirty: bool = False
     turn_open: bool = False
+    #: The open turn has written, so its ``__lmz_turn`` savepoint is open.
+    turn_savepoint: bool = False
     #: ``dirty`` when the open turn began, restored if the turn rolls back.
     dirty_before_turn: bool = False
     #: How many ``__lmz_sp<n>`` savepoints are open.
@@ -137,10 +140,13 @@ class StorageCore:
     # -- transactions -----------------------------------------------------------------------
 
     def ensure_transaction(self) -> None:
-        """Open the outer transaction if it is not open (Rule 1)."""
+        """Before a write: open the outer transaction and the turn's savepoint if needed (Rule 1)."""
         if not self.tx_open:
             self._control("BEGIN")
             self.tx_open = True
+        if self.turn_open and not self.turn_savepoint:
+            self._control(f"SAVEPOINT {_TURN_SAVEPOINT}")
+            self.turn_savepoint = True
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -185,9 +191,8 @@ class StorageCore:
         self._check_no_block("begin_turn()")
         if self.turn_open:
             raise StorageError("begin_turn() called while a turn is open; call end_turn() first")
-        self.ensure_transaction()
-        self._control(f"SAVEPOINT {_TURN_SAVEPOINT}")
-        self.turn_open = True
+        self.turn_open = True  # the savepoint itself waits for the turn's first write
+        self.turn_savepoint = False
         self.dirty_before_turn = self.dirty
 
     def end_turn(self, ok: bool) -> None:
@@ -197,8 +202,9 @@ class StorageCore:
             raise StorageError("end_turn() called without an open turn (call begin_turn() first)")
         self._check_no_block("end_turn()")
         self.turn_open = False
-        if self.lost is not None:
-            return  # the savepoint went with the transaction; commit() reports the loss
+        opened, self.turn_savepoint = self.turn_savepoint, False
+        if self.lost is not None or not opened:
+            return  # nothing written (or lost with the transaction; commit() reports the loss)
         if not ok:
             self._control(f"ROLLBACK TO {_TURN_SAVEPOINT}")
             self.dirty = self.dirty_before_turn
@@ -260,6 +266,7 @@ class StorageCore:
         self.tx_open = False
         self.dirty = False
         self.turn_open = False
+        self.turn_savepoint = False
         self.depth = 0
         self.lost = None
 

@@ -44,7 +44,7 @@ _CACHE_KIB: Final = 128
 CACHED_STATEMENTS: Final = 64
 
 
-def connect(target: str, *, is_file: bool, durability: str) -> sqlite3.Connection:
+def connect(target: str, *, is_file: bool, durability: str, exclusive: bool = True) -> sqlite3.Connection:
     """Open and configure one actor database, creating the reserved tables if missing.
 
     Raises:
@@ -67,7 +67,7 @@ def connect(target: str, *, is_file: bool, durability: str) -> sqlite3.Connectio
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open actor storage at {target!r}: {exc}") from exc
     try:
-        _configure(conn, target, is_file=is_file, durability=durability)
+        _configure(conn, target, is_file=is_file, durability=durability, exclusive=exclusive)
         _create_tables(conn, target)
     except BaseException:
         conn.close()
@@ -75,9 +75,16 @@ def connect(target: str, *, is_file: bool, durability: str) -> sqlite3.Connectio
     return conn
 
 
-def _configure(conn: sqlite3.Connection, target: str, *, is_file: bool, durability: str) -> None:
+def _configure(conn: sqlite3.Connection, target: str, *, is_file: bool, durability: str, exclusive: bool) -> None:
     try:
         if is_file:
+            # EXCLUSIVE: this connection is the only one that will ever use the file (an actor has
+            # one activation), so SQLite keeps the WAL index in heap memory instead of a -shm
+            # file: one file descriptor and one mmap fewer per open actor, opening is about twice
+            # as fast, and a second process opening the same database fails at once instead of
+            # sharing it. Must be set before WAL is turned on.
+            if exclusive:
+                conn.execute("PRAGMA locking_mode = EXCLUSIVE")
             # WAL: a commit appends to one file (one fsync with synchronous=FULL) and readers never
             # block the writer. "normal" syncs the WAL only at checkpoints: a commit survives a
             # process crash but may be lost on power failure.
