@@ -165,7 +165,11 @@ def _rss() -> int:
 
 async def _memory(data_dir: Path) -> tuple[float, float, float, int]:
     async with open_mesh(
-        {"ECHO": Echo}, data_dir=data_dir, durability="normal", max_open_databases=ACTORS + 10, idle_timeout=3600
+        {"ECHO": Echo},
+        data_dir=data_dir,
+        durability="normal",
+        max_open_databases=ACTORS + 10,
+        idle_timeout=3600,
     ) as m:
         await m.get("ECHO", "warm-up").echo(0)
         gc.collect()
@@ -188,7 +192,9 @@ async def _memory(data_dir: Path) -> tuple[float, float, float, int]:
 
 
 async def _cold_start(data_dir: Path, n: int) -> float:
-    async with open_mesh({"ECHO": Echo}, data_dir=data_dir, durability="normal", max_open_databases=n + 10) as m:
+    async with open_mesh(
+        {"ECHO": Echo}, data_dir=data_dir, durability="normal", max_open_databases=n + 10
+    ) as m:
         for i in range(n):
             await m.get("ECHO", f"c{i}").echo(0)  # create the files
         mesh_any: Any = m

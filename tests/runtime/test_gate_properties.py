@@ -80,7 +80,9 @@ async def test_turns_interleave_only_at_mesh_awaits(scripts: list[list[Step]]) -
     trace = Scripted.trace
     for (turn, event), (next_turn, _) in zip(trace, trace[1:], strict=False):
         if next_turn != turn:
-            assert event in ("call-begin", "end"), f"turn {next_turn} ran while turn {turn} was at {event!r}: {trace}"
+            assert event in ("call-begin", "end"), (
+                f"turn {next_turn} ran while turn {turn} was at {event!r}: {trace}"
+            )
     # Every turn's own steps appear in its script's order.
     for turn, script in enumerate(scripts):
         own = [e for t, e in trace if t == turn]

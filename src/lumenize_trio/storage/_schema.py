@@ -75,7 +75,9 @@ def connect(target: str, *, is_file: bool, durability: str, exclusive: bool = Tr
     return conn
 
 
-def _configure(conn: sqlite3.Connection, target: str, *, is_file: bool, durability: str, exclusive: bool) -> None:
+def _configure(
+    conn: sqlite3.Connection, target: str, *, is_file: bool, durability: str, exclusive: bool
+) -> None:
     try:
         if is_file:
             # EXCLUSIVE: this connection is the only one that will ever use the file (an actor has
