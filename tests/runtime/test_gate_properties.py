@@ -9,9 +9,11 @@ to another only where the gate may open, i.e. right after a turn started a mesh 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, ClassVar
 
 import trio
+import trio.lowlevel
 from hypothesis import given, settings, strategies as st
 
 from lumenize_trio import LumenizeDO, mesh, open_mesh
@@ -63,7 +65,7 @@ class Scripted(LumenizeDO):
 class Echo(LumenizeDO):
     @mesh
     async def echo(self, value: int) -> int:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return value
 
 
@@ -78,7 +80,7 @@ async def test_turns_interleave_only_at_mesh_awaits(scripts: list[list[Step]]) -
                 nursery.start_soon(_run, stub, turn, script)
         assert await stub.writes() == sum(kind == "write" for script in scripts for kind, _ in script)
     trace = Scripted.trace
-    for (turn, event), (next_turn, _) in zip(trace, trace[1:], strict=False):
+    for (turn, event), (next_turn, _) in itertools.pairwise(trace):
         if next_turn != turn:
             assert event in ("call-begin", "end"), (
                 f"turn {next_turn} ran while turn {turn} was at {event!r}: {trace}"

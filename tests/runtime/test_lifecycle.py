@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import pytest
 import trio
+import trio.lowlevel
 
 from lumenize_trio import LumenizeDO, OverloadedError, mesh, open_mesh
 
@@ -121,6 +122,6 @@ async def test_overload_is_refused_at_once(autojump_clock: Any) -> None:
         async with trio.open_nursery() as nursery:
             for _ in range(10):
                 nursery.start_soon(call)
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
         assert outcomes.count("ok") == 4  # one running, three queued
         assert outcomes.count("overloaded") == 6
