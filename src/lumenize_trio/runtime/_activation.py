@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, final
 import trio
 
 from .._exceptions import ActorResetError, OverloadedError, StorageCommitError
+from ._gate import InputGate
 from ._turns import Turn, current_turn
 
 if TYPE_CHECKING:
@@ -77,12 +78,10 @@ class Activation:
     )
 
     def __init__(self, mesh: Mesh, actor_id: ActorId, storage: ActorStorage) -> None:
-        from ._gate import InputGate
-
         self.mesh = mesh
         self.id = actor_id
         self.storage = storage
-        self.gate = InputGate()
+        self.gate: InputGate[Event] = InputGate()
         self.instance: object | None = None
         self.start_error: BaseException | None = None
         self.generation = 0  # bumped on every reset; turns of an older generation are stale
@@ -106,14 +105,27 @@ class Activation:
                 f"queued (max_queue={self.mesh.max_queue}); not retrying is the right response"
             )
         self.last_used = trio.current_time()
-        self.gate.submit(lambda: self.mesh.spawn(self._turn, event))
+        if self.gate.submit(event):
+            self.mesh.spawn(self._run, event)
 
     @property
     def idle(self) -> bool:
         return not self.gate.held and not self.gate.has_waiters and self.running == 0 and not self._held
 
+    async def _run(self, event: Event) -> None:
+        """A task that runs turns while the gate passes to new events: one task per burst.
+
+        Holds the gate on entry. After each turn the gate goes to the next waiter; if that is a
+        new event, this task runs it too (no task is spawned per turn); if it is a turn resuming
+        after a mesh await, or nobody, this task ends.
+        """
+        next_event: Event | None = event
+        while next_event is not None:
+            await self._turn(next_event)
+            next_event = self.gate.release()
+
     async def _turn(self, event: Event) -> None:
-        """The body of a turn's task. Holds the gate on entry; always releases it."""
+        """One turn. Holds the gate on entry and on exit (the caller passes it on)."""
         turn = Turn(self)
         token = current_turn.set(turn)
         self.running += 1
@@ -228,7 +240,6 @@ class Activation:
         self.batch += 1
         if not (self.gate.has_waiters and self.batch < MAX_BATCH):
             self.commit()
-        self.gate.release()
 
     def reset(self) -> None:
         """Discard the instance (not storage): the next event constructs it again."""
@@ -260,7 +271,9 @@ class Activation:
             if was_in_segment:
                 self.begin_segment(turn)
             return False
-        self.gate.release()
+        waiting = self.gate.release()
+        if waiting is not None:
+            self.mesh.spawn(self._run, waiting)  # this task is busy awaiting: start another
         return True
 
     async def close_gate(self, turn: Turn, *, reopen_segment: bool) -> None:
@@ -283,8 +296,8 @@ class Activation:
     def close(self) -> None:
         """Drop the activation: storage is closed (files) or kept (memory) by the mesh."""
         self.closed = True
-        for start in self.gate.drain():
-            start()  # each start spawns a turn that fails its event (closed)
+        for event in self.gate.drain():
+            event.fail(ActorResetError(f"actor {self.id.binding} was evicted before the event ran"))
 
 
 def _deliver_failure(deliver: Callable[[], None], error: BaseException) -> None:

@@ -8,19 +8,21 @@ new events (a call, an alarm, ...) waiting to start a turn, and turns that opene
 awaiting a mesh operation and now want it back. So events start in the order they arrived, and a
 turn that resumes takes its place in line behind whatever arrived while it was away.
 
-Trio's own ``Lock`` belongs to a task, but here the token is taken on behalf of a task that does
-not exist yet (the turn is spawned holding it), so the gate is a small structure of its own.
+Trio's own ``Lock`` belongs to a task, but here the token is taken on behalf of an event whose
+turn has not started yet, so the gate is a small structure of its own. When the token passes to a
+new event, :meth:`InputGate.release` returns that event: the task that released the token either
+runs it itself (a turn ending: no new task needed) or starts a task for it (a turn pausing at a
+mesh await).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, final
+from typing import Generic, TypeVar, final
 
 import trio
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+E = TypeVar("E")
 
 
 @final
@@ -32,38 +34,38 @@ class _Resumer:
 
 
 @final
-class InputGate:
+class InputGate(Generic[E]):
     """A FIFO token with direct hand-off, shared by new events and resuming turns."""
 
     __slots__ = ("_waiters", "held", "queued_events")
 
     def __init__(self) -> None:
         self.held = False
-        self._waiters: deque[_Resumer | Callable[[], None]] = deque()
+        self._waiters: deque[_Resumer | E] = deque()
         self.queued_events = 0  # new events among the waiters (the bounded part of the queue)
 
     @property
     def has_waiters(self) -> bool:
         return bool(self._waiters)
 
-    def submit(self, start: Callable[[], None]) -> None:
-        """Run *start* holding the token: now if the gate is free, else when its turn comes.
+    def submit(self, event: E) -> bool:
+        """Queue *event*; True if the gate was free and the caller now holds it for *event*.
 
-        *start* must not block; it typically spawns the turn's task, which releases the token
-        when done. Not a checkpoint.
+        Not a checkpoint.
         """
         if not self.held:
             self.held = True
-            start()
-        else:
-            self.queued_events += 1
-            self._waiters.append(start)
+            return True
+        self.queued_events += 1
+        self._waiters.append(event)
+        return False
 
     async def acquire(self) -> None:
         """Take the token back (a turn resuming after a mesh await). FIFO; a checkpoint.
 
         Cancellation: if cancelled while waiting, the place in line is given up; if the token
-        had already been handed over, it is passed on, so it is never lost.
+        had already been handed over, it is passed on, so it is never lost. (A turn that must
+        end holding the gate re-acquires inside a shielded scope.)
         """
         if not self.held and not self._waiters:
             self.held = True
@@ -74,25 +76,28 @@ class InputGate:
         try:
             await waiter.event.wait()
         except BaseException:
-            if waiter.event.is_set():
-                self.release()  # we were handed the token as we were cancelled: pass it on
-            else:
-                self._waiters.remove(waiter)
+            if waiter.event.is_set():  # pragma: no cover - a woken waiter is not cancelled at this checkpoint
+                raise RuntimeError("the input gate was handed to a cancelled turn") from None
+            self._waiters.remove(waiter)
             raise
 
-    def release(self) -> None:
-        """Pass the token to the first waiter, or free the gate. Not a checkpoint."""
+    def release(self) -> E | None:
+        """Pass the token on. Not a checkpoint.
+
+        Returns the new event now holding the token, which the caller must run (or start a task
+        for); ``None`` if the token went to a resuming turn or the gate is free.
+        """
         if not self._waiters:
             self.held = False
-            return
+            return None
         waiter = self._waiters.popleft()
         if isinstance(waiter, _Resumer):
             waiter.event.set()
-        else:
-            self.queued_events -= 1
-            waiter()
+            return None
+        self.queued_events -= 1
+        return waiter
 
-    def drain(self) -> list[Callable[[], None]]:
+    def drain(self) -> list[E]:
         """Remove and return the new events still waiting (resuming turns stay queued)."""
         events = [w for w in self._waiters if not isinstance(w, _Resumer)]
         self._waiters = deque(w for w in self._waiters if isinstance(w, _Resumer))
