@@ -20,10 +20,11 @@ with the validation in :mod:`._plan`, that bounds the work by the size of the ch
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Final, final
 
 from .._exceptions import ChainError
 from . import _graph
+from ._limits import MAX_ARGUMENTS, MAX_CHAIN_LENGTH, SCALARS
 from ._names import check_receiver
 from ._operations import Apply, Get, NestedChain, OperationChain, Verbatim
 from ._plan import ChainPlan, Location, Plan, Step, make_plan
@@ -72,11 +73,50 @@ async def execute(
 
     .. versionadded:: 0.1
     """
-    plan = make_plan(chain)
+    plan = _simple_plan(chain) or make_plan(chain)
     if check_access is not None:
         for chain_plan in plan.chains.values():
             check_access(target, chain_plan.chain)
     return await _Run(target, plan).chain(plan.root)
+
+
+_NO_MARKERS: Final = Step(_graph.Found(), [])  # shared: a step with no markers is never changed
+
+
+def _simple_plan(chain: object) -> Plan | None:
+    """The plan of a chain whose arguments are all scalars, made without the general planner.
+
+    Most calls look like this (``stub.method(1, "x")``); they hold no nested chain, so the
+    checks reduce to the shape, the limits and the names. Anything else returns ``None`` and
+    goes through :func:`make_plan`, which gives the precise error messages.
+    """
+    if type(chain) is not tuple or not 0 < len(chain) <= MAX_CHAIN_LENGTH:
+        return None
+    steps: dict[int, Step] = {}
+    for index, op in enumerate(chain):
+        kind = type(op)
+        if kind is Get:
+            name = getattr(op, "name", None)
+            if type(name) is not str or name.startswith("_") or not name.isidentifier():
+                return None
+        elif kind is Apply:
+            args = getattr(op, "args", None)
+            kwargs = getattr(op, "kwargs", None)
+            if (
+                type(args) is not tuple
+                or type(kwargs) is not dict
+                or len(args) + len(kwargs) > MAX_ARGUMENTS
+                or not SCALARS.issuperset(map(type, args))
+                or not SCALARS.issuperset(map(type, kwargs.values()))
+                or not all(type(key) is str for key in kwargs)
+            ):
+                return None
+            steps[index] = _NO_MARKERS
+        else:
+            return None
+    root = ChainPlan(chain, None)
+    root.steps = steps
+    return Plan(root, {id(chain): root})
 
 
 @final
