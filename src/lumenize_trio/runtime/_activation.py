@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Protocol, final
 
 import trio
 
@@ -43,6 +43,14 @@ log = logging.getLogger("lumenize_trio")
 
 #: At most this many turns share one deferred commit.
 MAX_BATCH = 256
+
+
+class Output(Protocol):
+    """An output held by the output gate: released with ``()``, or replaced by an error."""
+
+    def __call__(self) -> None: ...
+
+    def fail(self, error: BaseException) -> None: ...
 
 
 class Event:
@@ -86,7 +94,7 @@ class Activation:
         self.start_error: BaseException | None = None
         self.generation = 0  # bumped on every reset; turns of an older generation are stale
         self.running = 0  # turns started and not finished (including those awaiting a mesh call)
-        self._held: list[Callable[[], None]] = []  # outputs waiting for the next commit
+        self._held: list[Output] = []  # outputs waiting for the next commit
         self.batch = 0  # turns since the last commit
         self.closed = False
         self.last_used = trio.current_time()
@@ -198,7 +206,7 @@ class Activation:
 
     # -- outputs and commits ----------------------------------------------------------------
 
-    def output(self, deliver: Callable[[], None]) -> None:
+    def output(self, deliver: Output) -> None:
         """Release an output now, or hold it until the writes before it are durable."""
         if self.storage.has_uncommitted_writes:
             self._held.append(deliver)
@@ -219,7 +227,7 @@ class Activation:
                 error = ActorResetError(f"the actor's writes could not be committed ({exc}); it was reset")
                 error.__cause__ = exc
                 for deliver in held:
-                    _deliver_failure(deliver, error)
+                    deliver.fail(error)
                 return False
             self.mesh.alarms.committed(self)
         held, self._held = self._held, []
@@ -234,9 +242,7 @@ class Activation:
             held, self._held = self._held, []
             self.reset()
             for deliver in held:
-                _deliver_failure(
-                    deliver, ActorResetError("the actor was reset (block_concurrency_while raised)")
-                )
+                deliver.fail(ActorResetError("the actor was reset (block_concurrency_while raised)"))
         self.batch += 1
         if not (self.gate.has_waiters and self.batch < MAX_BATCH):
             self.commit()
@@ -298,25 +304,3 @@ class Activation:
         self.closed = True
         for event in self.gate.drain():
             event.fail(ActorResetError(f"actor {self.id.binding} was evicted before the event ran"))
-
-
-def _deliver_failure(deliver: Callable[[], None], error: BaseException) -> None:
-    fail = getattr(deliver, "fail", None)
-    if fail is not None:
-        fail(error)
-
-
-class HeldOutput:
-    """A held reply: ``deliver()`` releases its outcome; ``fail(error)`` replaces it with an error."""
-
-    __slots__ = ("_release", "_reply_fail")
-
-    def __init__(self, release: Callable[[], None], fail: Callable[[BaseException], None]) -> None:
-        self._release = release
-        self._reply_fail = fail
-
-    def __call__(self) -> None:
-        self._release()
-
-    def fail(self, error: BaseException) -> None:
-        self._reply_fail(error)

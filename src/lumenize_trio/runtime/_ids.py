@@ -118,8 +118,3 @@ class Namespace:
 
     def __repr__(self) -> str:
         return f"Namespace({self.binding!r})"
-
-
-def looks_like_id(text: str) -> bool:
-    """Whether *text* has the shape of an id (64 lowercase hex characters)."""
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
