@@ -10,8 +10,11 @@ from lumenize_trio import (
     ChainError,
     DataCloneError,
     InvalidActorIdError,
+    LumenizeDO,
     NotMeshCallableError,
+    RemoteError,
     UnknownBindingError,
+    mesh,
     open_mesh,
 )
 
@@ -177,3 +180,24 @@ def test_actor_id_value_semantics() -> None:
     with pytest.raises(AttributeError):
         a.hex = "1"  # type: ignore[misc]
     assert (a == 3) is False
+
+
+class Odd(LumenizeDO):
+    @mesh
+    def unclonable_result(self) -> object:
+        return lambda: 1
+
+    @mesh
+    def unclonable_error(self) -> None:
+        error = ValueError("with a lock inside")
+        error.lock = trio.Lock()  # type: ignore[attr-defined]
+        raise error
+
+
+async def test_unclonable_results_and_errors_still_answer_the_caller() -> None:
+    async with open_mesh({"ODD": Odd}) as m:
+        stub = m.get("ODD", "o")
+        with pytest.raises(DataCloneError, match="the result cannot be returned"):
+            await stub.unclonable_result()
+        with pytest.raises(RemoteError, match="ValueError: with a lock inside"):
+            await stub.unclonable_error()
