@@ -51,6 +51,7 @@ class Mesh:
         "_memory",
         "_namespaces",
         "_nursery",
+        "_peak",
         "_stats",
         "_wake_evictor",
         "alarms",
@@ -87,6 +88,7 @@ class Mesh:
         self._commit_faults: dict[ActorId, BaseException] = {}
         self._closed = False
         self._stats = _Counters()
+        self._peak = 0  # most actors held at once since the dict was last compacted
         self._wake_evictor = trio.Event()
         self.clock = MeshClock()
         self.random = random.Random()
@@ -182,6 +184,7 @@ class Mesh:
         self._make_room()
         activation = Activation(self, actor_id, self._open_storage(actor_id))
         self._activations[actor_id] = activation
+        self._peak = max(self._peak, len(self._activations))
         self._wake_evictor.set()
         return activation
 
@@ -241,6 +244,10 @@ class Mesh:
     def _evict(self, actor_id: ActorId, activation: Activation) -> None:
         self._stats.evictions += 1
         del self._activations[actor_id]
+        if self._peak > 64 and len(self._activations) < self._peak // 4:
+            # A dict never shrinks its table by itself: copy it, so evicted actors cost nothing.
+            self._activations = OrderedDict(self._activations)
+            self._peak = len(self._activations)
         activation.close()
         if self._data_dir is not None:
             activation.storage.close()
@@ -330,7 +337,7 @@ async def open_mesh(
     durability: Literal["full", "normal"] = "full",
     idle_timeout: float = 10.0,
     max_queue: int = 1000,
-    max_open_databases: int = 1000,
+    max_open_databases: int | None = None,
 ) -> AsyncIterator[Mesh]:
     """Run a mesh of actors for the duration of the ``async with`` block.
 
@@ -343,7 +350,9 @@ async def open_mesh(
         idle_timeout: seconds of mesh time without events after which an actor is evicted.
         max_queue: events that may wait for one actor; past it callers get ``OverloadedError``.
         max_open_databases: actors kept in memory with their database open; past it the least
-            recently used idle ones are evicted early, so memory stays bounded.
+            recently used idle ones are evicted early, so memory stays bounded. Each open
+            database holds two file descriptors; the default is 1000, or less when the
+            process's file-descriptor limit would not allow that many.
 
     Yields:
         The :class:`Mesh`.
@@ -357,6 +366,8 @@ async def open_mesh(
         raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
     if not (isinstance(idle_timeout, int | float) and idle_timeout > 0):
         raise ValueError(f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}")
+    if max_open_databases is None:
+        max_open_databases = _default_open_databases()
     for name, value in (("max_queue", max_queue), ("max_open_databases", max_open_databases)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, not {value!r}")
@@ -392,6 +403,19 @@ async def open_mesh(
         if body_error is not None and len(group.exceptions) == 1 and group.exceptions[0] is body_error:
             raise body_error from None
         raise
+
+
+def _default_open_databases() -> int:
+    """1000, or what the file-descriptor limit allows (two per database, some to spare)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # pragma: no cover - no such limit on this platform
+        return 1000
+    if soft == resource.RLIM_INFINITY:  # pragma: no cover - depends on the machine
+        return 1000
+    return max(16, min(1000, (soft - 128) // 2))
 
 
 def _check_bindings(bindings: Mapping[str, type]) -> dict[str, type]:
