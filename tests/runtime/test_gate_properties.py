@@ -95,3 +95,22 @@ async def test_turns_interleave_only_at_mesh_awaits(scripts: list[list[Step]]) -
 
 async def _run(stub: Any, turn: int, script: list[Step]) -> None:
     assert await stub.run(turn, script) == turn
+
+
+@given(
+    scripts=st.lists(steps, min_size=1, max_size=6), stop_after=st.sampled_from([0.0, 0.0001, 0.0005, 0.002])
+)
+@settings(deadline=None, max_examples=40)
+async def test_leaving_the_mesh_at_any_moment_never_hangs(
+    scripts: list[list[Step]], stop_after: float
+) -> None:
+    """Whatever the turns are doing (holding the gate, awaiting calls, waiting to resume), the
+    mesh stops promptly when its block is left."""
+    Scripted.trace = []
+    with trio.fail_after(10):
+        async with open_mesh({"S": Scripted, "ECHO": Echo}) as m:
+            stub = m.get("S", "s")
+            with trio.move_on_after(stop_after):
+                async with trio.open_nursery() as nursery:
+                    for turn, script in enumerate(scripts):
+                        nursery.start_soon(_run, stub, turn, script)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -117,3 +118,63 @@ async def test_outbound_call_waits_for_prior_writes() -> None:
         assert await relay.wrote() is False
         assert await relay.write_then_call() == 1
         assert await relay.wrote() is True
+
+
+class Waiter(LumenizeDO):
+    """Awaits a slow call (gate open) while another turn of the same actor runs."""
+
+    @mesh
+    async def wait_on_slow(self) -> str:
+        self.ctx.storage.kv.put("before", True)
+        await self.env.get("SLOW", "s").hold(10)
+        return "resumed"
+
+    @mesh
+    def write(self) -> None:
+        self.ctx.storage.kv.put("x", 1)
+
+
+class SlowTarget(LumenizeDO):
+    @mesh
+    async def hold(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+
+
+async def test_a_reset_fails_the_turns_waiting_to_resume(autojump_clock: Any) -> None:
+    async with open_mesh({"W": Waiter, "SLOW": SlowTarget}) as m:
+        waiter = m.get("W", "w")
+        outcome: list[object] = []
+
+        async def first(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            task_status.started()
+            try:
+                outcome.append(await waiter.wait_on_slow())
+            except ActorResetError as exc:
+                outcome.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(first)
+            await trio.sleep(1)  # the first turn is awaiting the slow call, its gate open
+            m.fail_next_commit(waiter, OSError("disk on fire"))
+            with pytest.raises(ActorResetError):
+                await waiter.write()  # this commit fails: the actor is reset
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], ActorResetError)
+
+
+async def test_leaving_the_mesh_with_turns_in_flight_does_not_hang(autojump_clock: Any) -> None:
+    with trio.fail_after(60):
+        async with open_mesh({"W": Waiter, "SLOW": SlowTarget}) as m:
+            waiter = m.get("W", "w")
+
+            async def call(fn: str) -> None:
+                with contextlib.suppress(ActorResetError, trio.ClosedResourceError):
+                    await getattr(waiter, fn)()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(call, "wait_on_slow")
+                await trio.sleep(1)
+                for _ in range(3):
+                    nursery.start_soon(call, "write")
+                await trio.sleep(0.5)
+                nursery.cancel_scope.cancel()

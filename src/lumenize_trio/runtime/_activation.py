@@ -128,9 +128,17 @@ class Activation:
         after a mesh await, or nobody, this task ends.
         """
         next_event: Event | None = event
-        while next_event is not None:
-            await self._turn(next_event)
-            next_event = self.gate.release()
+        try:
+            while next_event is not None:
+                await self._turn(next_event)
+                next_event = self.gate.release()
+        except BaseException:
+            # Cancelled (the mesh is stopping) or a bug: never keep the gate, or the turns
+            # waiting to resume would wait for ever.
+            waiting = self.gate.release()
+            if waiting is not None:
+                self.mesh.spawn(self._run, waiting)
+            raise
 
     async def _turn(self, event: Event) -> None:
         """One turn. Holds the gate on entry and on exit (the caller passes it on)."""
@@ -236,7 +244,13 @@ class Activation:
         return True
 
     def _end_turn(self, turn: Turn) -> None:
-        """After a turn: commit now, or defer to share the commit with the turns waiting."""
+        """After a turn: commit now, or defer to share the commit with the turns waiting.
+
+        Once the mesh is stopping nothing more is committed: what is pending is rolled back when
+        the databases close, and its callers have been told the mesh closed.
+        """
+        if self.mesh.stopping:
+            return
         if turn.reset_after and turn.generation == self.generation:
             self.storage.rollback()
             held, self._held = self._held, []

@@ -67,9 +67,11 @@ class InputGate(Generic[E]):
         had already been handed over, it is passed on, so it is never lost. (A turn that must
         end holding the gate re-acquires inside a shielded scope.)
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
         if not self.held and not self._waiters:
+            # As trio.Lock does: take it, then yield without letting a cancel undo the taking.
             self.held = True
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return
         waiter = _Resumer()
         self._waiters.append(waiter)

@@ -52,6 +52,7 @@ class Mesh:
         "_namespaces",
         "_nursery",
         "_peak",
+        "_pending",
         "_stats",
         "_wake_evictor",
         "alarms",
@@ -88,6 +89,7 @@ class Mesh:
         self._commit_faults: dict[ActorId, BaseException] = {}
         self._closed = False
         self._stats = _Counters()
+        self._pending: set[Reply] = set()  # calls waiting for a reply, failed if the mesh stops
         self._peak = 0  # most actors held at once since the dict was last compacted
         self._wake_evictor = trio.Event()
         self.clock = MeshClock()
@@ -156,10 +158,12 @@ class Mesh:
             reopen = turn.in_segment
             released = turn.activation.open_gate(turn)
         reply = Reply()
+        self._pending.add(reply)
         try:
             self.activate(actor_id).submit(CallEvent(payload, reply))
             return await reply.wait()
         finally:
+            self._pending.discard(reply)
             if turn is not None:
                 if released:
                     await turn.activation.close_gate(turn, reopen_segment=reopen)
@@ -277,9 +281,21 @@ class Mesh:
                     activation.last_used = trio.current_time()
                     self._activations.move_to_end(actor_id)
 
-    def close(self) -> None:
-        """Stop: refuse new events; roll back what is uncommitted; close every database."""
+    @property
+    def stopping(self) -> bool:
+        """The mesh's block has been left: no new events, no more commits."""
+        return self._closed
+
+    def stop(self) -> None:
+        """Refuse new events, and fail every call still waiting for a reply (the mesh is going)."""
         self._closed = True
+        replies, self._pending = self._pending, set()
+        for reply in replies:
+            reply.fail(trio.ClosedResourceError("the mesh closed before the call completed"))
+
+    def close(self) -> None:
+        """After every task has stopped: roll back what is uncommitted; close every database."""
+        self.stop()
         for activation in self._activations.values():
             activation.closed = True
             try:
@@ -375,6 +391,7 @@ async def open_mesh(
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
     body_error: BaseException | None = None
+    mesh: Mesh | None = None
     try:
         async with trio.open_nursery() as nursery:
             mesh = Mesh(
@@ -396,13 +413,17 @@ async def open_mesh(
                     body_error = exc
                     raise
             finally:
+                mesh.stop()  # refuse new events; turns still running are cancelled below
                 nursery.cancel_scope.cancel()
-                mesh.close()
+        # Every task of the mesh has finished: nothing can touch storage any more.
     except BaseExceptionGroup as group:
         # The body's own exception comes back wrapped by the nursery: give it back unwrapped.
         if body_error is not None and len(group.exceptions) == 1 and group.exceptions[0] is body_error:
             raise body_error from None
         raise
+    finally:
+        if mesh is not None:
+            mesh.close()
 
 
 def _default_open_databases() -> int:
