@@ -304,7 +304,7 @@ class Activation:
         """
         try:
             await self.gate.acquire()
-        except BaseException:
+        except trio.Cancelled:  # raised only when we did not get the gate
             with trio.CancelScope(shield=True):
                 await self.gate.acquire()
             raise

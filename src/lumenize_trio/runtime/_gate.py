@@ -63,9 +63,11 @@ class InputGate(Generic[E]):
     async def acquire(self) -> None:
         """Take the token back (a turn resuming after a mesh await). FIFO; a checkpoint.
 
-        Cancellation: if cancelled while waiting, the place in line is given up; if the token
-        had already been handed over, it is passed on, so it is never lost. (A turn that must
-        end holding the gate re-acquires inside a shielded scope.)
+        Cancellation: if cancelled while waiting, the place in line is given up and
+        ``trio.Cancelled`` propagates: the caller does not hold the gate. If the token was handed
+        over just as the cancel arrived, the hand-over wins: this returns normally, holding the
+        gate, and the cancel is delivered at the caller's next checkpoint. Either way the token
+        is never lost.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         if not self.held and not self._waiters:
@@ -77,9 +79,9 @@ class InputGate(Generic[E]):
         self._waiters.append(waiter)
         try:
             await waiter.event.wait()
-        except BaseException:
-            if waiter.event.is_set():  # pragma: no cover - a woken waiter is not cancelled at this checkpoint
-                raise RuntimeError("the input gate was handed to a cancelled turn") from None
+        except trio.Cancelled:
+            if waiter.event.is_set():
+                return  # handed over as the cancel arrived: we hold the gate (see above)
             self._waiters.remove(waiter)
             raise
 
