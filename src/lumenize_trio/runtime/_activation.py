@@ -67,11 +67,23 @@ class Event:
 
 
 @final
+class _Park:
+    """Where an idle runner waits: ``wake`` is set with ``next`` holding its event (or None)."""
+
+    __slots__ = ("next", "wake")
+
+    def __init__(self) -> None:
+        self.wake = trio.Event()
+        self.next: Event | None = None
+
+
+@final
 class Activation:
     """An actor in memory. Made by the mesh on the first event, dropped on eviction."""
 
     __slots__ = (
         "_held",
+        "_parked",
         "batch",
         "closed",
         "gate",
@@ -94,6 +106,7 @@ class Activation:
         self.start_error: BaseException | None = None
         self.generation = 0  # bumped on every reset; turns of an older generation are stale
         self.running = 0  # turns started and not finished (including those awaiting a mesh call)
+        self._parked: _Park | None = None  # the runner waiting for this actor's next event
         self._held: list[Output] = []  # outputs waiting for the next commit
         self.batch = 0  # turns since the last commit
         self.closed = False
@@ -114,6 +127,16 @@ class Activation:
             )
         self.last_used = trio.current_time()
         if self.gate.submit(event):
+            self._start_runner(event)
+
+    def _start_runner(self, event: Event) -> None:
+        """Run *event* (the gate is held for it) in the parked runner, or in a new task."""
+        park = self._parked
+        if park is not None:
+            self._parked = None
+            park.next = event
+            park.wake.set()
+        else:
             self.mesh.spawn(self._run, event)
 
     @property
@@ -128,16 +151,29 @@ class Activation:
         after a mesh await, or nobody, this task ends.
         """
         next_event: Event | None = event
+        holding = True
         try:
             while next_event is not None:
                 await self._turn(next_event)
                 next_event = self.gate.release()
+                if next_event is None and not self.gate.held and self._parked is None and not self.closed:
+                    # Idle: park, so the next event starts without spawning a task.
+                    holding = False
+                    park = self._parked = _Park()
+                    try:
+                        await park.wake.wait()
+                    finally:
+                        if self._parked is park:
+                            self._parked = None
+                    next_event = park.next  # None: the actor was closed
+                    holding = next_event is not None
         except BaseException:
             # Cancelled (the mesh is stopping) or a bug: never keep the gate, or the turns
             # waiting to resume would wait for ever.
-            waiting = self.gate.release()
-            if waiting is not None:
-                self.mesh.spawn(self._run, waiting)
+            if holding:
+                waiting = self.gate.release()
+                if waiting is not None:
+                    self._start_runner(waiting)
             raise
 
     async def _turn(self, event: Event) -> None:
@@ -293,7 +329,7 @@ class Activation:
             return False
         waiting = self.gate.release()
         if waiting is not None:
-            self.mesh.spawn(self._run, waiting)  # this task is busy awaiting: start another
+            self._start_runner(waiting)  # this task is busy awaiting: another runs it
         return True
 
     async def close_gate(self, turn: Turn, *, reopen_segment: bool) -> None:
@@ -316,5 +352,8 @@ class Activation:
     def close(self) -> None:
         """Drop the activation: storage is closed (files) or kept (memory) by the mesh."""
         self.closed = True
+        park, self._parked = self._parked, None
+        if park is not None:
+            park.wake.set()  # with no event: the parked runner ends
         for event in self.gate.drain():
             event.fail(ActorResetError(f"actor {self.id.binding} was evicted before the event ran"))
