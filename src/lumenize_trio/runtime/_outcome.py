@@ -17,19 +17,22 @@ log = logging.getLogger("lumenize_trio")
 class Reply:
     """A one-shot slot for the outcome of a call. The caller waits on it; the runtime fills it once."""
 
-    __slots__ = ("_event", "_ok", "_payload")
+    __slots__ = ("_done", "_ok", "_payload", "_waiter")
 
     def __init__(self) -> None:
-        self._event = trio.Event()
+        self._done = False
         self._ok = False
         self._payload = b""
+        self._waiter: trio.lowlevel.Task | None = None  # the caller, while it waits
 
     def set(self, ok: bool, payload: bytes) -> None:
         """Fill the slot with an encoded outcome (see :func:`encode_outcome`). First fill wins."""
-        if self._event.is_set():
+        if self._done:
             return
-        self._ok, self._payload = ok, payload
-        self._event.set()
+        self._done, self._ok, self._payload = True, ok, payload
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            trio.lowlevel.reschedule(waiter)
 
     def fail(self, error: BaseException) -> None:
         """Fill the slot with an error."""
@@ -40,7 +43,17 @@ class Reply:
 
         Cancellation: a checkpoint; cancelling only stops waiting, the call itself goes on.
         """
-        await self._event.wait()
+        if self._done:
+            await trio.lowlevel.checkpoint()
+        else:
+            # One waiter, one wake-up: lighter than an Event with its parking lot.
+            self._waiter = trio.lowlevel.current_task()
+
+            def abort(_: object) -> trio.lowlevel.Abort:
+                self._waiter = None
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
         value = clone.loads(self._payload)
         if self._ok:
             return value
