@@ -162,9 +162,14 @@ class Activation:
                     park = self._parked = _Park()
                     try:
                         await park.wake.wait()
-                    finally:
-                        if self._parked is park:
+                    except BaseException:
+                        if park.next is not None:
+                            # Handed an event (and the gate) just as we were cancelled.
+                            holding = True
+                            park.next.fail(trio.ClosedResourceError("the mesh closed before the event ran"))
+                        elif self._parked is park:
                             self._parked = None
+                        raise
                     next_event = park.next  # None: the actor was closed
                     holding = next_event is not None
         except BaseException:
