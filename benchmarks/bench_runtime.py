@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 
 from lumenize_trio import LumenizeDO, mesh, open_mesh
 
@@ -185,6 +186,7 @@ async def _memory(data_dir: Path) -> tuple[float, float, float, int]:
         for actor_id, activation in list(mesh_any._activations.items()):
             if actor_id.name != "warm-up":
                 mesh_any._evict(actor_id, activation)
+        await trio.testing.wait_all_tasks_blocked()  # let the evicted actors' parked runners end
         gc.collect()
         evicted_py = (tracemalloc.get_traced_memory()[0] - traced0) / ACTORS
         tracemalloc.stop()
