@@ -428,7 +428,7 @@ class _Graph:
             rb.set_attribute(obj, rb.attribute_name(raw_key, "object attribute"), self.build(raw_value))
 
     def _fill_exception(self, exc: BaseException, payload: rb.ExceptionPayload) -> None:
-        attrs = {rb.attribute_name(k, "exception attribute"): self.build(v) for k, v in payload.attrs.items()}
+        attrs = {name: self.build(value) for name, value in rb.checked_attrs(payload.attrs).items()}
         cause = self.build(payload.cause)
         notes = [self.build(note) for note in payload.notes]
         rb.finish_exception(exc, payload, attrs, cause, notes)

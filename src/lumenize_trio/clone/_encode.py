@@ -42,7 +42,7 @@ def dumps(value: object) -> bytes:
         try:
             return cbor2.dumps(value)
         except UnicodeEncodeError:
-            pass  # a str with lone surrogates: the hooked path writes it with tag 273
+            return _Emitter(None).dumps(value)  # a str with lone surrogates: written with tag 273
     try:
         found = scan(value)
         if not found.shared and found.max_depth > MAX_DEPTH:
@@ -50,11 +50,6 @@ def dumps(value: object) -> bytes:
         graph = layout(value, found.counts) if found.shared else None
     except ScanError as exc:
         raise DataCloneError(f"{path_to(value, exc.obj)}: {exc.message}") from None
-    if found.plain:
-        try:
-            return cbor2.dumps(value)
-        except UnicodeEncodeError:
-            pass  # a str with lone surrogates: the hooked path writes it with tag 273
     return _Emitter(graph).dumps(value)
 
 

@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 :func:`scan` walks the value once, iteratively (no recursion, so long chains cannot exhaust the
 stack): it refuses unclonable types, counts how often each identity-bearing object is reached,
-records the deepest nesting, and notes whether anything needs a cbor2 hook ("plain" data goes to
-cbor2 as it is).
+and records the deepest nesting. (Plain JSON-like data never gets here: ``dumps`` hands it to
+cbor2 after a quicker check.)
 
 If some object is reached twice, :func:`layout` decides how the graph is written: every shared
 object becomes a *body* in a table, written once, and every occurrence becomes a reference, so the
@@ -43,12 +43,11 @@ class ScanError(Exception):
 
 
 class Scan:
-    __slots__ = ("counts", "deepest", "max_depth", "plain", "shared")
+    __slots__ = ("counts", "deepest", "max_depth", "shared")
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
         self.shared = False
-        self.plain = True
         self.max_depth = 0
         self.deepest: object = None
 
@@ -57,7 +56,6 @@ def scan(root: object) -> Scan:
     """Pass 1 over *root*. Raises :class:`ScanError` for an unclonable value."""
     result = Scan()
     counts = result.counts
-    plain = True
     max_depth = 0
     stack: list[tuple[object, int]] = [(root, 0)]
     pop, push = stack.pop, stack.append
@@ -70,7 +68,6 @@ def scan(root: object) -> Scan:
             max_depth = depth
             result.deepest = obj
         if cls in VALUES:
-            plain = False
             continue
         oid = id(obj)
         if oid in counts:
@@ -90,13 +87,11 @@ def scan(root: object) -> Scan:
                 if type(value) not in ATOMS:
                     push((value, depth))
         elif is_container(obj):
-            plain = False
             for _, child, _ in children(obj):
                 if type(child) not in ATOMS:
                     push((child, depth))
         else:
             raise ScanError(obj, describe(obj))
-    result.plain = plain and not result.shared
     result.max_depth = max_depth
     return result
 

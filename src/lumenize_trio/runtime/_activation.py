@@ -293,7 +293,6 @@ class Activation:
         if self.mesh.stopping:
             return
         if turn.reset_after and turn.generation == self.generation:
-            self.storage.rollback()
             held, self._held = self._held, []
             self.reset()
             for deliver in held:

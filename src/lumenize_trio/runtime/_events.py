@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING, final
 
@@ -13,6 +14,9 @@ from ._activation import Activation, Event
 from ._outcome import Reply, encode_error, encode_outcome
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..storage import ActorStorage
     from ._turns import Turn
 
 log = logging.getLogger("lumenize_trio")
@@ -120,11 +124,13 @@ class AlarmEvent(Event):
         log.error("an alarm could not run: %r", error)
 
 
-async def _fire(storage: object, handler: object, info: AlarmInfo) -> None:
-    storage.delete_alarm()  # type: ignore[attr-defined]  # inside the handler, get_alarm() is None
+async def _fire(
+    storage: ActorStorage, handler: Callable[[AlarmInfo], object] | None, info: AlarmInfo
+) -> None:
+    storage.delete_alarm()  # inside the handler, get_alarm() is None
     if handler is None:
         log.warning("an alarm fired on an actor with no on_alarm(); it is dropped")
         return
-    result = handler(info)  # type: ignore[operator]
-    if hasattr(result, "__await__"):
+    result = handler(info)
+    if inspect.isawaitable(result):
         await result

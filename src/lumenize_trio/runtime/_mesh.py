@@ -14,7 +14,7 @@ import attrs
 import trio
 
 from .. import clone
-from .._exceptions import ChainError, InvalidActorIdError, UnknownBindingError
+from .._exceptions import InvalidActorIdError, UnknownBindingError
 from ..ocan import OperationChain, execute, to_wire
 from ..storage import ActorStorage, open_actor_storage
 from ._activation import Activation
@@ -164,16 +164,12 @@ class Mesh:
             return await reply.wait()
         finally:
             self._pending.discard(reply)
-            if turn is not None:
-                if released:
-                    await turn.activation.close_gate(turn, reopen_segment=reopen)
-                elif reopen and not turn.in_segment:
-                    turn.activation.begin_segment(turn)
+            # (Under block_concurrency_while the gate stayed shut and open_gate kept the savepoint.)
+            if turn is not None and released:
+                await turn.activation.close_gate(turn, reopen_segment=reopen)
 
-    async def execute(self, instance: object, chain: object) -> object:
+    async def execute(self, instance: object, chain: OperationChain) -> object:
         """Run a delivered chain on an actor instance, with the class's access check."""
-        if not isinstance(chain, tuple):
-            raise ChainError(f"a call must carry an operation chain, got {type(chain).__name__}")
         check = getattr(type(instance), "_lmz_check_access", None)
         return await execute(instance, chain, check_access=check)
 
