@@ -38,6 +38,8 @@ Target = ActorId | str
 log = logging.getLogger("lumenize_trio")
 
 _DURABILITY: Final = ("full", "normal")
+#: Binding names the runtime keeps for its own workers.
+RESERVED_BINDING_PREFIX: Final = "LMZ_"
 _INDEX_FILE: Final = "__lmz_mesh.sqlite"
 
 
@@ -119,6 +121,29 @@ class Mesh:
             return self._namespaces[binding]
         except (KeyError, TypeError):
             raise UnknownBindingError(self._unknown(binding)) from None
+
+    def add_worker_binding(self, binding: str, cls: type) -> None:
+        """Register a worker binding the runtime's own services need (names start with ``LMZ_``).
+
+        Idempotent for the same class. Not for user code: user bindings are given to ``open_mesh``.
+
+        Raises:
+            ValueError: the name is not reserved, or is taken by another class.
+        """
+        if not binding.startswith(RESERVED_BINDING_PREFIX) or not binding.isidentifier():
+            raise ValueError(
+                f"internal binding names start with {RESERVED_BINDING_PREFIX!r}, not {binding!r}"
+            )
+        if not is_worker_class(cls):
+            raise TypeError(f"{cls!r} is not a worker class")
+        existing = self.bindings.get(binding)
+        if existing is cls:
+            return
+        if existing is not None:
+            raise ValueError(f"binding {binding!r} is already {existing!r}")
+        self.bindings[binding] = cls
+        self.workers = self.workers | {binding}
+        self._namespaces[binding] = Namespace(binding)
 
     def get(self, binding: str, name_or_id: str | ActorId | None = None) -> ActorStub | WorkerStub:
         """A stub for the actor *name_or_id* of *binding* (a name, or an :class:`ActorId`), or
@@ -524,6 +549,10 @@ def _check_bindings(bindings: Mapping[str, type]) -> dict[str, type]:
     for name, cls in bindings.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"binding names must be identifiers like 'MY_DO', not {name!r}")
+        if name.startswith(RESERVED_BINDING_PREFIX):
+            raise ValueError(
+                f"binding names starting with {RESERVED_BINDING_PREFIX!r} are the runtime's own, not {name!r}"
+            )
         if not isinstance(cls, type) or getattr(cls, "_lmz_type", None) not in _NODE_CLASSES:
             raise TypeError(
                 f"binding {name!r} must be a node class (a LumenizeDO or LumenizeWorker subclass), not {cls!r}"
