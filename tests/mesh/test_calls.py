@@ -276,3 +276,52 @@ async def test_the_handler_of_an_evicted_caller_still_runs(autojump_clock: objec
         assert seen("handler") == [("slow", "slow", None, None)]
         assert await bot.handled() == 1
     del EVENTS["slow"]
+
+
+class Busy(Bot):
+    from lumenize_trio import mesh as _mesh
+
+    @_mesh
+    def call_two_slow(self) -> None:
+        for name in ("one", "two"):
+            self.lmz.call("ECHO", None, self.ctn(Echo).wait_for(name), self.ctn().posted(RESULT, name))
+
+    @_mesh
+    async def hold(self, name: str) -> None:
+        from .nodes import EVENTS
+
+        await EVENTS[name].wait()  # not a mesh await: the gate stays shut
+
+
+async def test_a_handler_refused_by_an_overloaded_caller_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from .nodes import EVENTS
+
+    for name in ("one", "two", "hold"):
+        EVENTS[name] = trio.Event()
+    async with open_mesh({**BINDINGS, "BOT": Busy}, max_queue=1) as m, trio.open_nursery() as nursery:
+        bot = m.get("BOT", "busy")
+        await bot.call_two_slow()
+
+        async def hold() -> None:
+            await bot.hold("hold")
+
+        nursery.start_soon(hold)
+        await trio.testing.wait_all_tasks_blocked()
+        with caplog.at_level(logging.ERROR, logger="lumenize_trio"):
+            EVENTS["one"].set()
+            EVENTS["two"].set()
+            await trio.testing.wait_all_tasks_blocked()
+        EVENTS["hold"].set()
+        await settle()
+        assert len(seen("handler")) == 1  # one handler took the one queue slot
+    [record] = [r for r in caplog.records if "could not run" in r.getMessage()]
+    assert "OverloadedError" in record.getMessage()
+    for name in ("one", "two", "hold"):
+        del EVENTS[name]
+
+
+async def test_reprs() -> None:
+    async with open_mesh(BINDINGS) as m:
+        node = Echo(WorkerContext("ECHO"), m)
+        assert repr(node.lmz) == "<lmz LumenizeWorker ECHO>"
+        assert repr(node.svc).startswith("<svc [")

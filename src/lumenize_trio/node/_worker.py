@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from ..runtime._events import log, run_worker_handler
+from ..runtime._events import run_worker_handler
 from ._node import Node
 
 if TYPE_CHECKING:
@@ -48,7 +48,5 @@ class LumenizeWorker(Node):
     def _lmz_deliver(
         self, handler: OperationChain, payload: bytes, context: CallContext | None, what: str
     ) -> None:
-        try:
-            self.env.spawn(run_worker_handler, self, handler, payload, context, what)
-        except RuntimeError as exc:  # the mesh's nursery is closed
-            log.error("the reply handler of %s could not run: %r", what, exc)
+        # The mesh's nursery is open while any call is in flight, so this cannot fail.
+        self.env.spawn(run_worker_handler, self, handler, payload, context, what)
