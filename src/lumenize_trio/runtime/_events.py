@@ -80,23 +80,37 @@ async def receive(node: object, chain: OperationChain) -> object:
     chain and every chain nested in its arguments, before anything runs.
 
     Raises:
-        TypeError: ``on_before_call`` is not synchronous.
+        TypeError: ``on_before_call`` is not synchronous or returned a value, or the node's class
+            has no access check (refused rather than run unchecked).
         Exception: whatever ``on_before_call``, a guard or the method raises.
     """
+    check_access = getattr(type(node), "_lmz_check_access", None)
+    if not callable(check_access):
+        # Fail closed: a class that looks like a node without being one must not run any chain.
+        raise TypeError(
+            f"{type(node).__name__} has no access check (_lmz_check_access): node classes must "
+            "subclass LumenizeDO or LumenizeWorker"
+        )
     hook = getattr(node, "on_before_call", None)
     if hook is not None:
         call_sync(hook, "on_before_call()")
-    return await execute(node, chain, check_access=getattr(type(node), "_lmz_check_access", None))
+    return await execute(node, chain, check_access=check_access)
 
 
 def call_sync(fn: Callable[[], object], what: str) -> None:
-    """Call a hook that must be synchronous; refuse (and close) a coroutine it returns."""
+    """Call a hook that must be synchronous and raises to refuse; refuse (and close) a coroutine
+    it returns, and refuse any other return value (``return False`` must not read as a pass)."""
     result = fn()
     if inspect.isawaitable(result):
         close = getattr(result, "close", None)
         if close is not None:
             close()
         raise TypeError(f"{what} must be synchronous (a plain def, not async def)")
+    if result is not None:
+        raise TypeError(
+            f"{what} returned {type(result).__name__}, so the call is refused: it must raise to "
+            "refuse a call and return None to allow it"
+        )
 
 
 def filled_handler(handler: OperationChain, payload: bytes, what: str) -> OperationChain | None:
