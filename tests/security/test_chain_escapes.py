@@ -1029,3 +1029,34 @@ async def test_random_chains_sent_to_a_worker_are_refused(chain: OperationChain)
         await assert_refused(w, lambda: m.call("SCRIBE", chain), error, fragment)
         assert log.entered == []
         assert log.effects == []
+
+
+# -- known gap -------------------------------------------------------------------------------------
+
+
+class Typed(LumenizeDO):
+    """Returns a class: the interpreter-internals rule covers ``str.format`` on a str, not on the
+    ``str`` type, where the format string is an argument."""
+
+    @mesh
+    def kind(self) -> type:
+        return str
+
+    @mesh
+    def profile(self) -> Profile:
+        return Profile(journal(self))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: ocan rule 2 does not refuse `format`/`format_map` read from the str type "
+    "(docs/security.md tells users never to return classes)",
+)
+async def test_format_read_from_the_str_type_is_refused() -> None:
+    log = Journal()
+    async with open_mesh({"TYPED": Typed}, services={"journal": lambda node: log}) as m:
+        typed = m.namespace("TYPED").id_from_name("t")
+        # Walks a private attribute of an object that a nested (checked) chain produced.
+        chain = (*call("kind"), Get("format"), Apply(("{0._log.entered}", nested(call("profile"))), {}))
+        with pytest.raises(NotMeshCallableError, match="'format' of a type"):
+            await m.call(typed, chain)
