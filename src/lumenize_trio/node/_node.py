@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar, overload
 
 from ..ocan import Continuation, continuation
 from ._lmz import Lmz
-from ._mesh_decorator import check_mesh_access
+from ._mesh_decorator import check_mesh_access, mesh
 from ._services import Services
 
 if TYPE_CHECKING:
@@ -42,6 +42,25 @@ class Node:
         """A new continuation builder: ``self.ctn().method(args)`` records a call to send or
         store. *cls* only informs type checkers (the builder is typed as an instance of it)."""
         return continuation(cls)
+
+    @mesh
+    def lmz_broadcast_result(self, token: object, settled: object, failures: object) -> None:
+        """The return path of ``self.svc.broadcast``'s tree; not for your code.
+
+        The ``LMZ_BROADCAST`` worker calls it on the broadcasting node with the failures of a
+        broadcast that has ``on_result`` (and how many deliveries it accounts for). It runs no
+        chain it is given: it looks *token* up among this node's broadcasts in flight and runs
+        the ``on_result`` kept there. Any other caller is refused; unknown or expired tokens are
+        ignored (logged). ``on_before_call`` sees these calls too: let through calls whose
+        ``call_context.caller`` is the ``LMZ_BROADCAST`` worker.
+
+        Raises:
+            NotMeshCallableError: the caller is not the ``LMZ_BROADCAST`` worker.
+            MeshCallError: a malformed report.
+        """
+        from ._broadcast import receive_report  # late: it builds on the node classes
+
+        receive_report(self, token, settled, failures)
 
     # -- what Lmz and Services need from each kind of node -----------------------------------
 

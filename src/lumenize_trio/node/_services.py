@@ -85,3 +85,18 @@ class Services:
 
     def __repr__(self) -> str:
         return f"<svc {sorted(self._registry())}>"
+
+
+# The built-in services are registered last: their modules import the node classes' helpers, and
+# the node classes import this module.
+from ..runtime import Service  # noqa: E402
+
+
+def _broadcast(node: Node) -> object:
+    # Imported late: the broadcast service builds on the node classes, which import this module.
+    from ._broadcast import Broadcast
+
+    return Broadcast(node)
+
+
+BUILTIN_SERVICES["broadcast"] = Service(_broadcast)
