@@ -5,7 +5,7 @@ The public surface is re-exported here; the modules behind it are private.
 
 from __future__ import annotations
 
-from . import clone as clone, ocan as ocan, storage as storage
+from . import clone as clone, http as http, ocan as ocan, storage as storage
 from ._exceptions import (
     ActorResetError as ActorResetError,
     BlockConcurrencyError as BlockConcurrencyError,
@@ -17,6 +17,7 @@ from ._exceptions import (
     NoCallContextError as NoCallContextError,
     NotMeshCallableError as NotMeshCallableError,
     OverloadedError as OverloadedError,
+    RedirectError as RedirectError,
     RemoteError as RemoteError,
     ServiceError as ServiceError,
     StorageError as StorageError,
@@ -25,6 +26,7 @@ from ._exceptions import (
 )
 from ._version import __version__ as __version__
 from .clone import UNDEFINED as UNDEFINED, IdentityMap as IdentityMap
+from .http import Browser as Browser, CookieJar as CookieJar, Request as Request, Response as Response
 from .node import LumenizeDO as LumenizeDO, LumenizeWorker as LumenizeWorker, mesh as mesh
 from .ocan import RESULT as RESULT
 from .runtime import (
@@ -49,8 +51,10 @@ __all__ = [
     "ActorStub",
     "AlarmInfo",
     "BlockConcurrencyError",
+    "Browser",
     "CallContext",
     "ChainError",
+    "CookieJar",
     "DataCloneError",
     "IdentityMap",
     "InvalidActorIdError",
@@ -65,7 +69,10 @@ __all__ = [
     "NotMeshCallableError",
     "OverloadedError",
     "RESULT",
+    "RedirectError",
     "RemoteError",
+    "Request",
+    "Response",
     "Service",
     "ServiceError",
     "StorageError",
@@ -76,6 +83,7 @@ __all__ = [
     "WorkerStub",
     "__version__",
     "clone",
+    "http",
     "mesh",
     "ocan",
     "open_mesh",

@@ -22,8 +22,9 @@ builtin they resemble, so ``except TypeError`` keeps working for code that does 
     ├── BlockConcurrencyError(…, RuntimeError)     block_concurrency_while misused or nested too deeply
     ├── MeshCallError(…, ValueError)               a mesh call made wrongly, refused at the call site
     ├── NoCallContextError(…, LookupError)         call_context read outside a mesh call
-    └── ServiceError(…, RuntimeError)              a service cannot be built for this node
-        └── UnknownServiceError(…, AttributeError) ``self.svc.<name>`` names no service
+    ├── ServiceError(…, RuntimeError)              a service cannot be built for this node
+    │   └── UnknownServiceError(…, AttributeError) ``self.svc.<name>`` names no service
+    └── RedirectError                              a Browser would not follow a redirect
 
 Lifecycles of resources reuse Trio's ``ClosedResourceError`` and ``BrokenResourceError``; timeouts
 are the caller's own ``trio.TooSlowError``.
@@ -264,6 +265,18 @@ class ServiceError(LumenizeError, RuntimeError):
 
 class UnknownServiceError(ServiceError, AttributeError):
     """``self.svc.<name>`` names no registered service; the message lists the ones there are.
+
+    .. versionadded:: 0.1
+    """
+
+
+class RedirectError(LumenizeError):
+    """A :class:`~lumenize_trio.http.Browser` would not follow a redirect.
+
+    Raised by ``Browser.fetch`` after 20 redirects in a row (the message says "too many
+    redirects"), for any redirect when called with ``redirect="error"``, and for a ``Location``
+    that does not resolve to an absolute http(s) URL. The message names the status and the
+    location. Cookies set by the responses received so far are kept.
 
     .. versionadded:: 0.1
     """

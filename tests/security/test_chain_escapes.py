@@ -1047,11 +1047,6 @@ class Typed(LumenizeDO):
         return Profile(journal(self))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: ocan rule 2 does not refuse `format`/`format_map` read from the str type "
-    "(docs/security.md tells users never to return classes)",
-)
 async def test_format_read_from_the_str_type_is_refused() -> None:
     log = Journal()
     async with open_mesh({"TYPED": Typed}, services={"journal": lambda node: log}) as m:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from ..runtime._events import HandlerEvent
+from ..runtime._events import HandlerEvent, log
+from ._alarms_service import Alarms
 from ._node import Node
 
 if TYPE_CHECKING:
     from ..ocan import OperationChain
-    from ..runtime import ActorContext, Mesh
+    from ..runtime import ActorContext, AlarmInfo, Mesh
     from ..runtime._call_context import CallContext, NodeType
 
 
@@ -26,6 +27,8 @@ class LumenizeDO(Node):
       delivered until it finishes; if it raises, events fail with that error until the next
       activation.
     - ``on_alarm(self, info)``: the actor's alarm fired; ``info.retry_count``, ``info.is_retry``.
+      The default runs the due schedules of ``self.svc.alarms``, which owns the native alarm: an
+      override on an actor that uses ``svc.alarms`` must call ``await super().on_alarm(info)``.
     - ``on_before_call(self)`` (synchronous): runs before every call that arrives from outside
       the actor, before the method's guard; raise to refuse the call.
 
@@ -45,6 +48,27 @@ class LumenizeDO(Node):
     def __init__(self, ctx: ActorContext, env: Mesh) -> None:
         self.ctx = ctx
         self.env = env
+
+    async def on_alarm(self, info: AlarmInfo) -> None:
+        """The native alarm fired: run the due schedules of ``self.svc.alarms``.
+
+        ``svc.alarms`` keeps the actor's one native alarm set for its earliest schedule, so an
+        actor that uses it must not set or delete the alarm itself, and a subclass that
+        overrides this hook must call ``await super().on_alarm(info)`` (or schedules stop
+        running). Handlers that raise are logged and removed, so this raises only if storage
+        fails, and then the runtime retries the alarm with backoff.
+
+        Cancellation: a checkpoint; see :meth:`Alarms.trigger`.
+        """
+        service = self.svc.get("alarms")
+        if isinstance(service, Alarms):
+            await service.run_due()
+        else:  # the mesh replaced the built-in service: it owns the alarm, and this hook
+            log.warning(
+                "%s/%s: the alarm fired, but svc.alarms is %r, not the built-in service; override "
+                "on_alarm to handle it",
+                self.ctx.id.binding, self.ctx.id.name or self.ctx.id.hex, type(service).__name__,
+            )  # fmt: skip
 
     def _lmz_mesh(self) -> Mesh:
         return self.env

@@ -90,6 +90,9 @@ class Services:
 # The built-in services are registered last: their modules import the node classes' helpers, and
 # the node classes import this module.
 from ..runtime import Service  # noqa: E402
+from ._alarms_service import Alarms  # noqa: E402
+
+BUILTIN_SERVICES["alarms"] = Service(Alarms, node_types="LumenizeDO")
 
 
 def _broadcast(node: Node) -> object:

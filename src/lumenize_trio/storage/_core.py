@@ -69,6 +69,9 @@ class StorageCore:
     committing: bool = False
     #: Why the open transaction was lost (Rule 4), or ``None``.
     lost: str | None = None
+    #: Whether the lazily created table ``__lmz_alarms`` exists, or ``None`` if unknown. Every
+    #: rollback forgets it (a rolled-back CREATE leaves no table); see ``_schedules.py``.
+    schedules_table: bool | None = None
 
     # -- guards -----------------------------------------------------------------------------
 
@@ -165,6 +168,7 @@ class StorageCore:
                 self._control(f"ROLLBACK TO {name}")
                 self._control(f"RELEASE {name}")
                 self.dirty = dirty_before
+                self.schedules_table = None
             raise
         self.depth -= 1
         if not self.closed and self.lost is None:
@@ -208,6 +212,7 @@ class StorageCore:
         if not ok:
             self._control(f"ROLLBACK TO {_TURN_SAVEPOINT}")
             self.dirty = self.dirty_before_turn
+            self.schedules_table = None
         self._control(f"RELEASE {_TURN_SAVEPOINT}")
         self.settle()
 
@@ -220,6 +225,7 @@ class StorageCore:
         if self.lost is not None:
             reason, self.lost = self.lost, None
             self._reset_state()
+            self.schedules_table = None
             raise StorageCommitError(
                 f"nothing was committed: uncommitted writes had already been lost ({reason})"
             )
@@ -261,6 +267,7 @@ class StorageCore:
                 self.close()
                 raise
         self._reset_state()
+        self.schedules_table = None
 
     def _reset_state(self) -> None:
         self.tx_open = False
