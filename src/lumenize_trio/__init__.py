@@ -27,7 +27,12 @@ from ._exceptions import (
 from ._version import __version__ as __version__
 from .clone import UNDEFINED as UNDEFINED, IdentityMap as IdentityMap
 from .http import Browser as Browser, CookieJar as CookieJar, Request as Request, Response as Response
-from .node import LumenizeDO as LumenizeDO, LumenizeWorker as LumenizeWorker, mesh as mesh
+from .node import (
+    LumenizeDO as LumenizeDO,
+    LumenizeWorker as LumenizeWorker,
+    Schedule as Schedule,
+    mesh as mesh,
+)
 from .ocan import RESULT as RESULT
 from .runtime import (
     ActorContext as ActorContext,
@@ -73,6 +78,7 @@ __all__ = [
     "RemoteError",
     "Request",
     "Response",
+    "Schedule",
     "Service",
     "ServiceError",
     "StorageError",
