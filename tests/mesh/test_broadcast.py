@@ -706,9 +706,11 @@ async def test_a_route_outlives_a_slow_target_until_it_settles(
         await settle()
         assert len(hop_class(m).routes) == 1
         await trio.sleep(ROUTE_TTL / 2)
+        assert m.statistics().evictions == 1  # the idle hub was evicted meanwhile; its route was not
         EVENTS["late"].set()
         await settle()
         assert sorted(target for _, _, target, *_ in seen("failed")) == [("SUB", "a"), ("SUB", "b")]
+        assert await m.get("HUB", "h").failures() == 2  # on_result ran on the hub's next activation
         assert len(hop_class(m).routes) == 0
 
 
