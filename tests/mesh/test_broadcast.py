@@ -628,6 +628,17 @@ async def test_tree_errors_return_to_the_broadcaster_not_to_the_chain_origin() -
         assert len(hop_class(m).routes) == 0  # every delivery accounted for: the route is gone
 
 
+async def test_tree_errors_return_to_a_broadcaster_known_only_by_its_id() -> None:
+    """The return address of an actor without a name is its id."""
+    async with open_mesh(BINDINGS) as m:
+        hub_id = m.namespace("HUB").new_unique_id()
+        await m.get("HUB", hub_id).send(subs("ok", "bad"), threshold=1)
+        await settle()
+        [(kind, who, target, *_)] = seen("failed")
+        assert (kind, who, target) == ("Gone", "bad", ("SUB", "bad"))
+        assert await m.get("HUB", hub_id).failures() == 1
+
+
 async def test_the_hop_binding_is_registered_on_first_tree_broadcast() -> None:
     async with open_mesh(BINDINGS) as m:
         assert HOP_BINDING not in m.bindings
