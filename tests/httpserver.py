@@ -14,7 +14,9 @@ Endpoints (paths are exact; anything else is a 404 with a JSON body):
   cookies this request carried, as for ``/cookies``.
 - ``/cookies``: ``{"cookies": {name: value}, "header": <the Cookie header or null>}``.
 - ``/response-headers?Name=value&...``: each pair as a response header (repeats kept), and the
-  pairs as a JSON list; ``/response-headers?Set-Cookie=a%3D1%3B%20Max-Age%3D60`` sets any cookie.
+  pairs as a JSON list; ``status=`` (200..599) sets the status. So
+  ``/response-headers?Set-Cookie=a%3D1%3B%20Max-Age%3D60`` sets any cookie, and
+  ``?status=302&Location=/cookies&Set-Cookie=...`` sets one on a redirect.
 - ``/redirect/{n}``: a 302 to ``/redirect/{n-1}``, and from ``/redirect/1`` to ``/get`` (1..100).
 - ``/redirect-to?url=...&status_code=...``: a redirect (302 by default, any 3xx) to *url*.
 - ``/echo``: ``{"method", "path", "query", "headers": [[name, value], ...], "body"}`` (any method;
@@ -154,8 +156,12 @@ async def _route(scope: Scope, body: bytes) -> _Reply:
             set_cookies = []
         return _Reply.json({"cookies": cookies, "header": header}, headers=set_cookies)
     if path == "/response-headers":
-        pairs = [(name.encode(), value.encode()) for name, value in query]
-        return _Reply.json([[name, value] for name, value in query], headers=pairs)
+        status = _int(dict(query).get("status", "200"))
+        if status is None or not 200 <= status <= 599:
+            return _Reply.error(400, "status must be 200..599")
+        pairs = [(name, value) for name, value in query if name != "status"]
+        headers = [(name.encode(), value.encode()) for name, value in pairs]
+        return _Reply.json([list(pair) for pair in pairs], status, headers)
     if head == "redirect":
         n = _int(rest)
         if n is None or not 1 <= n <= MAX_REDIRECTS:

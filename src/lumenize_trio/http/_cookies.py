@@ -336,7 +336,8 @@ class CookieJar:
                 expires = expires if parsed is None else parsed
             elif key == "max-age" and _MAX_AGE.fullmatch(argument):
                 digits = argument.removeprefix("-")
-                delta = 10**_MAX_AGE_DIGITS if len(digits) > _MAX_AGE_DIGITS else int(argument)
+                size = int(digits) if len(digits) <= _MAX_AGE_DIGITS else 10**_MAX_AGE_DIGITS
+                delta = -size if argument.startswith("-") else size
                 max_age = now + delta if delta > 0 else -math.inf
             elif key == "domain":
                 domain = argument.removeprefix(".").lower() or None

@@ -60,7 +60,8 @@ def check_url(url: object, what: str = "url") -> httpx.URL:
     else:
         raise TypeError(f"{what} must be a str or an httpx.URL, not {type(url).__name__}")
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"{what} must be an absolute http or https URL, not {str(parsed)!r}")
+        shown = url if isinstance(url, str) else str(url)
+        raise ValueError(f"{what} must be an absolute http or https URL, not {shown!r}")
     return parsed
 
 
