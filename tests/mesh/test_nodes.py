@@ -9,6 +9,7 @@ import trio
 import trio.testing
 
 from lumenize_trio import (
+    RESULT,
     InvalidActorIdError,
     LumenizeDO,
     LumenizeWorker,
@@ -22,7 +23,7 @@ from lumenize_trio import (
 )
 from lumenize_trio.runtime._identity import BINDING_KEY, INSTANCE_KEY
 
-from .nodes import BINDINGS, EVENTS, SEEN, Echo
+from .nodes import BINDINGS, EVENTS, SEEN, Echo, Room
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -283,3 +284,30 @@ def test_open_mesh_checks_services(services: object, error: type[Exception], mes
 def test_service_specs_are_checked(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         Service(**kwargs)
+
+
+class Probe(LumenizeWorker):
+    """Records which turn (if any) its reply handler believes it is in."""
+
+    @mesh
+    def start(self) -> None:
+        self.lmz.call("ROOM", "r", self.ctn(Room).post("probe"), self.ctn().done(RESULT))
+
+    def done(self, result: object) -> None:
+        from lumenize_trio.runtime._turns import current_turn
+
+        SEEN.append(("probe_turn", current_turn.get()))
+
+
+class Waker(LumenizeDO):
+    @mesh
+    async def wake_room(self) -> None:
+        await self.env.get("ROOM", "r").posts()  # the room's runner is spawned from this turn
+
+
+async def test_tasks_spawned_from_a_turn_do_not_inherit_it() -> None:
+    async with open_mesh({**BINDINGS, "PROBE": Probe, "WAKER": Waker}) as m:
+        await m.get("WAKER", "w").wake_room()
+        await m.get("PROBE").start()
+        await settle()
+        assert SEEN == [("post", ("probe", ["PROBE"], {})), ("probe_turn", None)]

@@ -154,6 +154,10 @@ class Activation:
         new event, this task runs it too (no task is spawned per turn); if it is a turn resuming
         after a mesh await, or nobody, this task ends.
         """
+        # A task inherits the context variables of whoever spawned it (a turn of another actor,
+        # perhaps): this runner starts outside any turn and any call context.
+        current_turn.set(None)
+        current_call_context.set(None)
         next_event: Event | None = event
         holding = True
         try:
@@ -189,8 +193,6 @@ class Activation:
         """One turn. Holds the gate on entry and on exit (the caller passes it on)."""
         turn = Turn(self)
         token = current_turn.set(turn)
-        # A runner inherits the context of whoever spawned it: a turn starts with no call context.
-        context_token = current_call_context.set(None)
         self.running += 1
         self.mesh.counted_turn()
         try:
@@ -206,7 +208,6 @@ class Activation:
                 return
             await event.run(self, turn)
         finally:
-            current_call_context.reset(context_token)
             current_turn.reset(token)
             self.running -= 1
             self.last_used = trio.current_time()

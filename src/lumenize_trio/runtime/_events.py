@@ -17,6 +17,7 @@ from ..ocan import OperationChain, execute, fill_result, from_wire
 from ._activation import Activation, Event
 from ._call_context import CallContext, current_call_context, from_wire as context_from_wire
 from ._outcome import Reply, encode_error, encode_outcome
+from ._turns import current_turn
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -130,6 +131,7 @@ async def run_worker_handler(
 
     Never raises an ``Exception``: a handler that raises is logged at error level.
     """
+    current_turn.set(None)  # spawned from whatever task delivered the reply: not its turn
     chain = filled_handler(handler, payload, what)
     if chain is None:
         return
