@@ -389,17 +389,20 @@ async def test_set_get_remove_cookies_and_cookies_for(browser: Browser, clock: C
         browser.set_cookie("a", "1", domain="")
 
 
-async def test_browser_constructor_errors() -> None:
+async def test_browser_constructor_errors(client: httpx.AsyncClient) -> None:
     with pytest.raises(TypeError, match="fetch must be an async function of a Request, not str"):
         Browser("http://x")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="cookies must be a CookieJar or None, not dict"):
-        Browser(httpx_fetch(httpx.AsyncClient()), cookies={})  # type: ignore[arg-type]
+        Browser(httpx_fetch(client), cookies={})  # type: ignore[arg-type]
     with pytest.raises(
         TypeError, match="now must be a callable returning seconds since the epoch, not float"
     ):
-        Browser(httpx_fetch(httpx.AsyncClient()), now=1.0)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"httpx_fetch\(\) needs an httpx\.AsyncClient, not Client"):
-        httpx_fetch(httpx.Client())  # type: ignore[arg-type]
+        Browser(httpx_fetch(client), now=1.0)  # type: ignore[arg-type]
+    with (
+        httpx.Client() as sync_client,
+        pytest.raises(TypeError, match=r"httpx_fetch\(\) needs an httpx\.AsyncClient, not Client"),
+    ):
+        httpx_fetch(sync_client)  # type: ignore[arg-type]
 
 
 async def test_any_fetch_function_works_and_gets_the_url_filled_in() -> None:
