@@ -169,6 +169,9 @@ class Planner(LumenizeDO):
         else:
             self._record([tag, [n.binding_name for n in context.call_chain]])
 
+    async def ask_chain(self, tag: object) -> None:
+        self._record([tag, await self.lmz.call_raw("SLOW", "s", self.ctn(Slow).chain())])
+
     def show(self, tag: object, *values: object) -> None:
         self._record([tag, list(values)])
 
@@ -188,6 +191,10 @@ class Planner(LumenizeDO):
         self._record(tag)
         self.alarms.schedule(0, self.ctn().hit("planned by a handler"))
 
+    def cancel_sibling(self, tag: object) -> None:
+        self._record(tag)
+        self.alarms.cancel("sibling")
+
     async def nested_trigger(self, tag: object) -> None:
         self._record(tag)
         ran = await self.alarms.trigger()
@@ -195,11 +202,11 @@ class Planner(LumenizeDO):
 
     # -- a handler that awaits mesh calls --------------------------------------------------------
 
-    async def remote(self, tag: object, seconds: float, fail_after: bool = False) -> None:
+    async def remote(self, tag: object, seconds: float, fail_after: bool = False, slow: str = "s") -> None:
         kv = self.ctx.storage.kv
         kv.put("before_await", kv.get("before_await", 0) + 1)
         self._record([tag, "before"])
-        result = await self.lmz.call_raw("SLOW", "s", self.ctn(Slow).wait(seconds))
+        result = await self.lmz.call_raw("SLOW", slow, self.ctn(Slow).wait(seconds))
         self._record([tag, "after", result])
         kv.put("after_await", kv.get("after_await", 0) + 1)
         if fail_after:
@@ -250,6 +257,10 @@ class Slow(LumenizeDO):
     @mesh
     def calls(self) -> int:
         return self.ctx.storage.kv.get("calls", 0)
+
+    @mesh
+    def chain(self) -> list[str]:
+        return [node.binding_name for node in self.lmz.call_context.call_chain]
 
 
 class Caller(LumenizeDO):
@@ -723,6 +734,48 @@ async def test_a_handler_that_triggers_does_not_rerun_itself(autojump_clock: Any
         assert await p.list() == []
 
 
+async def test_a_handler_cancelling_a_sibling_due_with_it_stops_the_sibling(autojump_clock: Any) -> None:
+    async with open_mesh(BINDINGS) as m:
+        p = m.get("P", "p")
+        await p.plan_many([(10, "before", None)])
+        await p.plan_ctn(10, "cancel_sibling", "canceller")
+        await p.plan(10, "sibling", key="sibling")
+        await p.plan(10, "after")
+        await trio.sleep(11)
+        assert tags(await p.hits()) == ["before", "canceller", "after"]
+
+
+async def test_trigger_runs_a_cron_row_once_per_call(autojump_clock: Any) -> None:
+    async with open_mesh(BINDINGS) as m:
+        p = m.get("P", "p")
+        cron = await p.plan("0 * * * *", "hourly", key="cron")
+        later = await p.plan(7200, "later")
+        assert await p.trigger(5) == [cron, later]
+        assert tags(await p.hits()) == ["hourly", "later"]
+        assert (await p.get("cron")).time >= cron.time
+
+
+async def test_two_due_rows_awaiting_mesh_calls_each_run_once(autojump_clock: Any) -> None:
+    """The second row starts in another turn while the first awaits; when the first turn goes
+    on, it skips the row the other turn is running (it had read both in advance)."""
+    async with open_mesh(BINDINGS) as m:
+        p = m.get("P", "p")
+        start = await p.clock()
+        at = dt.datetime.fromtimestamp(start + 5, UTC)
+        await p.plan_ctn(at, "remote", "short", 10, False, "s1")
+        await p.plan_ctn(at, "remote", "long", 100, False, "s2")
+        await trio.sleep(200)
+        hits = await p.hits()
+        assert [[tag, round(when - start)] for tag, when in hits] == [
+            [["short", "before"], 5],
+            [["long", "before"], 5],
+            [["short", "after", "waited 10"], 15],
+            [["long", "after", "waited 100"], 105],
+        ]
+        assert [await m.get("SLOW", name).calls() for name in ("s1", "s2")] == [1, 1]
+        assert await p.list() == []
+
+
 # -- failures -------------------------------------------------------------------------------------
 
 
@@ -850,6 +903,10 @@ async def test_handlers_run_with_no_call_context(autojump_clock: Any) -> None:
         ran = await m.get("CALLER", "c").trigger_remotely("p")
         assert [s.chain[-1].args for s in ran] == [("by trigger",)]
         assert tags(await p.hits()) == [["by alarm", "no context"], ["by trigger", "no context"]]
+        # Calls a handler makes start a fresh chain, with the actor as origin.
+        await p.plan_ctn(3600, "ask_chain", "chain")
+        await m.get("CALLER", "c").trigger_remotely("p")
+        assert tags(await p.hits())[-1] == ["chain", ["P"]]
 
 
 async def test_async_handlers_and_non_mesh_awaits_keep_the_gate(autojump_clock: Any) -> None:

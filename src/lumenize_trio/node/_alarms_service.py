@@ -12,18 +12,23 @@ transaction, to the earliest row's time, *including rows that are already due* (
 original armed only future rows, so a delay of 0 waited for an unrelated wake-up), or deleted when
 no row is left. Rows whose handler is running at the moment are the exception: for them the alarm
 is set no later than ``now + RUNNING_RECHECK`` (30 s) instead of their (past) time, which would
-wake the actor again at once, for ever, while the handler awaits a mesh call. Between two writes
-the alarm may be earlier than Rule 1 says (rows removed since), never later: an early wake-up
-finds nothing due and re-arms.
+wake the actor again at once, for ever, while the handler awaits a mesh call. The alarm may be
+earlier than Rule 1 says (rows removed since), never later: an early wake-up finds nothing due
+and re-arms. So writes that can only make it early need no care: ``schedule()`` moves the alarm
+*before* it inserts the row, ``cancel()`` deletes the row before it re-arms, and a run arms it
+for every row not yet run before the first handler; if the second write of a pair fails, the
+alarm is early, not late, and no savepoint is needed to keep the pair together.
 
-*Delivery.* The native alarm calls ``LumenizeDO.on_alarm``, which runs the due rows (those due
-when the run began and scheduled before it), earliest ``(time, seq)`` first, each in its own
-storage segment of the turn: the turn's savepoint is ended (kept) before the handler and a new one
-begun, so a handler that raises rolls back only its own writes, and a handler that awaits a mesh
-call works as in any turn (its writes so far are committed and other turns may run meanwhile).
-The row is removed (a cron row moved to its next time after now) after the handler returns or
-raises, in the handler's segment, so the removal commits together with the handler's writes: if
-the process dies first, both are lost and the row runs again (at least once).
+*Delivery.* The native alarm calls ``LumenizeDO.on_alarm``, which runs the due rows (scheduled
+before the run began, and due by the time they are read, so a busy actor catches up in one turn),
+earliest ``(time, seq)`` first, each in its own storage segment of the turn: the turn's savepoint
+is ended (kept) before the handler and a new one begun, so a handler that raises rolls back only
+its own writes, and a handler that awaits a mesh call works as in any turn (its writes so far are
+committed and other turns may run meanwhile). The row is removed (a cron row moved to its next
+time after now) after the handler returns or raises, in the handler's segment, so the removal
+commits together with the handler's writes: if the process dies first, both are lost and the row
+runs again (at least once). Rows are read 64 at a time; ``ScheduleTable.version`` tells when a
+handler (or another turn, or a rollback) changed the table, and the rest is read again.
 
 *Concurrency.* Only a mesh await inside a handler lets other turns in. Rows being run are kept in
 memory (``_running``) so that another turn (another alarm run, ``trigger()``) skips them; removal
@@ -34,7 +39,7 @@ as it now is.
 from __future__ import annotations
 
 import builtins
-import inspect
+import collections
 import logging
 import math
 import uuid
@@ -77,10 +82,9 @@ _TYPES: Final = ("delayed", "scheduled", "cron")
 #: the process dies while the handler awaits a mesh call, the row runs again at most this late.
 RUNNING_RECHECK: Final = 30.0
 
-#: A run of many due rows lets other tasks (other actors) run after this many handlers.
-_YIELD_EVERY: Final = 64
-
-_MISSING: Final = object()
+#: Rows read at a time when running them; a run also lets other tasks (other actors) run after
+#: this many handlers.
+_BATCH: Final = 64
 
 
 @final
@@ -169,15 +173,26 @@ class Alarms:
         kind, time, cron, delay = _when(when, now)
         chain = self._check_continuation(continuation)
         data = clone.dumps(to_wire(chain))
-        schedule_id = uuid.uuid4().hex if id is None else _check_id(id)
+        storage = self._storage
+        table = storage.schedules
+        if id is None:
+            schedule_id, replaced = uuid.uuid4().hex, None  # new: nothing to replace
+        else:
+            schedule_id = _check_id(id)
+            replaced = table.time_of(schedule_id)
         row = ScheduleRow(self._next_seq(), schedule_id, time, kind, data, cron, delay)
-
-        def write() -> None:
-            self._storage.schedules.put(row)
-            self._arm()
-
-        self._storage.transaction_sync(write)
-        return _schedule_of(row)
+        # The alarm moves first and the row follows: if the second write fails, the alarm is only
+        # early (Rule 1 allows that), never late, so no savepoint is needed.
+        current = storage.get_alarm()
+        if current is None or (replaced is not None and replaced[1] <= current):
+            # No alarm (it must cover the new row), or the replaced row may be what it is set
+            # for: work it out from the rows as they will be.
+            self._arm(also=time, skip=replaced[0] if replaced is not None else None)
+        elif time < current:
+            storage.set_alarm(time)
+        table.put(row)
+        # The chain as recorded (its arguments are the caller's objects; the stored copy is not).
+        return Schedule(schedule_id, kind, time, chain, cron, delay)
 
     def get(self, id: str) -> Schedule | None:  # noqa: A002 - the spec's name
         """The schedule *id*, or ``None`` if there is none (it ran, was cancelled, or never was).
@@ -225,12 +240,8 @@ class Alarms:
         row = table.get(_check_id(id))
         if row is None:
             return None
-
-        def write() -> None:
-            table.delete(row.seq)
-            self._arm()
-
-        self._storage.transaction_sync(write)
+        table.delete(row.seq)
+        self._arm()  # if this fails, the alarm is early (allowed), never late
         return _schedule_of(row)
 
     # -- running -------------------------------------------------------------------------------
@@ -289,29 +300,49 @@ class Alarms:
         activation.begin_segment(turn)
         table = self._storage.schedules
         max_seq = self._note_seq(table.max_seq())  # rows scheduled from here on wait for the next run
-        due_by = self._now() if count is None else math.inf
         self._arm()  # Rule 1 holds for every row not yet run, whatever a handler does below
         ran: builtins.list[Schedule] = []
+        done: set[int] = set()  # each row runs at most once per call (a cron row comes back)
+        batch: collections.deque[ScheduleRow] = collections.deque()
+        version = -1
         while count is None or len(ran) < count:
-            row = next(
-                (r for r in table.first(len(self._running) + 1, max_seq=max_seq, due_by=due_by) if r.seq not in self._running),
-                None,
-            )  # fmt: skip
-            if row is None:
-                break
-            schedule = await self._run_one(turn, row)
+            if table.version != version or not batch:
+                # Read the next rows in advance; read again whenever anything may have changed
+                # them (a handler scheduled, cancelled, failed; another turn ran meanwhile).
+                # Without a count, rows that came due while earlier ones ran are taken too (a
+                # busy actor catches up in one turn); each row still runs at most once.
+                skip = self._running | done
+                due_by = self._now() if count is None else math.inf
+                batch = collections.deque(
+                    r for r in table.first(_BATCH + len(skip), max_seq=max_seq, due_by=due_by) if r.seq not in skip
+                )  # fmt: skip
+                if not batch:
+                    break
+            row = batch.popleft()
+            if row.seq in self._running:
+                continue  # another turn started it while this one awaited a mesh call
+            done.add(row.seq)
+            schedule, untouched = await self._run_one(turn, row)
+            if untouched:
+                version = table.version  # only the row's own removal changed the table
             if schedule is not None:
                 ran.append(schedule)
-                if len(ran) % _YIELD_EVERY == 0:
+                if len(ran) % _BATCH == 0:
                     await trio.lowlevel.checkpoint()
         self._arm()
         activation.end_segment(turn, ok=True)  # the caller goes on in a savepoint of its own
         activation.begin_segment(turn)
         return ran
 
-    async def _run_one(self, turn: Turn, row: ScheduleRow) -> Schedule | None:
-        """Run one row's handler in its own segment, then remove (or advance) the row in it."""
+    async def _run_one(self, turn: Turn, row: ScheduleRow) -> tuple[Schedule | None, bool]:
+        """Run one row's handler in its own segment, then remove (or advance) the row in it.
+
+        Returns the schedule (``None`` if its chain could not be read) and whether nothing but
+        this removal changed the table meanwhile.
+        """
         activation = self._activation
+        table = self._storage.schedules
+        version = table.version
         self._running.add(row.seq)
         try:
             activation.end_segment(turn, ok=True)
@@ -341,8 +372,9 @@ class Alarms:
                 raise ActorResetError("the actor was reset while a scheduled handler ran")
         finally:
             self._running.discard(row.seq)
+        untouched = table.version == version
         self._finish(row)
-        return schedule
+        return schedule, untouched
 
     def _finish(self, row: ScheduleRow) -> None:
         """Remove a row that ran, or move a cron row to its next time after now (no catch-up)."""
@@ -360,11 +392,15 @@ class Alarms:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _arm(self) -> None:
-        """Set the native alarm by Rule 1 (see the module docstring)."""
+    def _arm(self, *, also: float | None = None, skip: int | None = None) -> None:
+        """Set the native alarm by Rule 1 (see the module docstring), as if a row due at *also*
+        were added and the row *skip* removed."""
         storage = self._storage
-        when = storage.schedules.earliest_time(skip=self._running)
-        if self._running:
+        running = self._running
+        when = storage.schedules.earliest_time(skip=running if skip is None else {*running, skip})
+        if also is not None:
+            when = also if when is None else min(when, also)
+        if running:
             recheck = self._now() + RUNNING_RECHECK
             when = recheck if when is None else min(when, recheck)
         if when is None:
@@ -393,14 +429,17 @@ class Alarms:
             raise ChainError("the continuation must end with a call, like self.ctn().remind('x')")
         validate_chain(chain)
         first = chain[0]
+        node = self._node
+        # Looked up without running descriptors: the class, then the instance's own attributes.
         if (
             builtins.type(first) is Get
-            and inspect.getattr_static(self._node, first.name, _MISSING) is _MISSING
+            and not hasattr(builtins.type(node), first.name)
+            and first.name not in getattr(node, "__dict__", ())
         ):
             raise AttributeError(
                 f"{builtins.type(self._node).__name__} has no method {first.name!r} to schedule",
                 name=first.name,
-                obj=self._node,
+                obj=node,
             )
         return chain
 

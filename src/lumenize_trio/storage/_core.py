@@ -72,6 +72,9 @@ class StorageCore:
     #: Whether the lazily created table ``__lmz_alarms`` exists, or ``None`` if unknown. Every
     #: rollback forgets it (a rolled-back CREATE leaves no table); see ``_schedules.py``.
     schedules_table: bool | None = None
+    #: Bumped by every write to ``__lmz_alarms`` and every rollback, so a reader can tell that
+    #: rows it read earlier may have changed.
+    schedules_version: int = 0
 
     # -- guards -----------------------------------------------------------------------------
 
@@ -168,7 +171,7 @@ class StorageCore:
                 self._control(f"ROLLBACK TO {name}")
                 self._control(f"RELEASE {name}")
                 self.dirty = dirty_before
-                self.schedules_table = None
+                self.forget_schedules()
             raise
         self.depth -= 1
         if not self.closed and self.lost is None:
@@ -212,7 +215,7 @@ class StorageCore:
         if not ok:
             self._control(f"ROLLBACK TO {_TURN_SAVEPOINT}")
             self.dirty = self.dirty_before_turn
-            self.schedules_table = None
+            self.forget_schedules()
         self._control(f"RELEASE {_TURN_SAVEPOINT}")
         self.settle()
 
@@ -225,7 +228,7 @@ class StorageCore:
         if self.lost is not None:
             reason, self.lost = self.lost, None
             self._reset_state()
-            self.schedules_table = None
+            self.forget_schedules()
             raise StorageCommitError(
                 f"nothing was committed: uncommitted writes had already been lost ({reason})"
             )
@@ -267,7 +270,12 @@ class StorageCore:
                 self.close()
                 raise
         self._reset_state()
+        self.forget_schedules()
+
+    def forget_schedules(self) -> None:
+        """After a rollback: the schedules table may be gone, and its rows may differ."""
         self.schedules_table = None
+        self.schedules_version += 1
 
     def _reset_state(self) -> None:
         self.tx_open = False

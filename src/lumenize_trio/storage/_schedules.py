@@ -6,7 +6,8 @@ Most actors never schedule anything, so the table is not created when a database
 would cost every cold activation a schema lookup or a write): the first :meth:`ScheduleTable.put`
 creates it, in the caller's transaction. Whether it exists is remembered in
 :attr:`StorageCore.schedules_table`; every rollback forgets it (a rolled-back ``CREATE`` leaves no
-table), and the next use asks ``sqlite_schema`` again.
+table), and the next use asks ``sqlite_schema`` again. :attr:`ScheduleTable.version` changes with
+every write to the table and every rollback, so that rows read in advance can be checked.
 
 Rows are ordered by ``(time, seq)``. ``seq`` is the row's scheduling order, chosen by the caller
 (the service keeps it increasing, so ties fire in scheduling order); it is the row id, so a row
@@ -94,6 +95,11 @@ class ScheduleTable(metaclass=NoPublicConstructor):
     def __init__(self, core: StorageCore) -> None:
         self._core = core
 
+    @property
+    def version(self) -> int:
+        """A number that changes whenever the rows may have changed (a write, a rollback)."""
+        return self._core.schedules_version
+
     def exists(self) -> bool:
         """Whether the table exists (in this transaction's view). A read; remembered until a rollback."""
         core = self._core
@@ -115,6 +121,7 @@ class ScheduleTable(metaclass=NoPublicConstructor):
                 core.write(statement)
             core.dirty = True
             core.schedules_table = True
+        core.schedules_version += 1
         core.write(_PUT, row)
         core.dirty = True
 
@@ -124,6 +131,13 @@ class ScheduleTable(metaclass=NoPublicConstructor):
             return None
         rows = self._core.query(_GET, (id,))
         return _row(rows[0]) if rows else None
+
+    def time_of(self, id: str) -> tuple[int, float] | None:  # noqa: A002 - the row's column is called id
+        """``(seq, time)`` of the row named *id*, or ``None``."""
+        if not self.exists():
+            return None
+        rows = self._core.query("SELECT seq, time FROM main.__lmz_alarms WHERE id = ?", (id,))
+        return (cast("int", rows[0][0]), float(cast("float", rows[0][1]))) if rows else None
 
     def select(
         self, *, kind: str | None = None, start: float | None = None, end: float | None = None
@@ -185,6 +199,7 @@ class ScheduleTable(metaclass=NoPublicConstructor):
         core = self._core
         if not self.exists():
             return False
+        core.schedules_version += 1
         if core.write(sql, params):
             core.dirty = True
             return True
