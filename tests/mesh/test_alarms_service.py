@@ -157,6 +157,11 @@ class Planner(LumenizeDO):
         self.ctx.storage.kv.put("failed_write", True)
         raise RuntimeError(f"handler {tag} failed")
 
+    def call_then_fail(self, tag: object) -> None:
+        self.lmz.call("SLOW", "s", self.ctn(Slow).wait(0))
+        self._record(tag)  # rolled back
+        raise RuntimeError("after a fire-and-forget call")
+
     async def slow(self, tag: object, seconds: float) -> None:
         await trio.sleep(seconds)  # not a mesh await: the gate stays shut
         self._record(tag)
@@ -801,6 +806,16 @@ async def test_a_raising_handler_is_logged_removed_and_rolled_back_alone(
     assert "alarms of P/p" in failures[0].getMessage()
 
 
+async def test_a_call_made_before_a_handler_raised_is_still_sent(autojump_clock: Any) -> None:
+    """As in any turn: rolling back a handler's writes does not take back its outputs."""
+    async with open_mesh(BINDINGS) as m:
+        p = m.get("P", "p")
+        await p.plan_ctn(1, "call_then_fail", "x")
+        await trio.sleep(5)
+        assert await p.hits() == []
+        assert await m.get("SLOW", "s").calls() == 1
+
+
 async def test_a_row_whose_chain_cannot_be_read_is_logged_and_removed(
     autojump_clock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1136,6 +1151,21 @@ def test_schedule_table_without_a_mesh() -> None:
         storage.rollback()
         assert table.exists()  # re-read after the rollback forgot it
         assert table.get("b") == ScheduleRow(2, "b", 5.0, "scheduled", b"y", None, None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime gap: when an alarm turn's commit fails, the actor is reset and its stored alarm "
+    "kept, but the mesh's AlarmScheduler already dropped its plan and nothing re-plans it until the "
+    "actor's next write commits (or a restart)",
+)
+async def test_a_failed_commit_of_a_run_fires_again_in_the_same_process(autojump_clock: Any) -> None:
+    async with open_mesh(BINDINGS) as m:
+        p = m.get("P", "p")
+        await p.plan(10, "a")
+        m.fail_next_commit(p, OSError("disk full"))
+        await trio.sleep(3600)
+        assert tags(await p.hits()) == ["a"]
 
 
 # -- restarts and crashes ---------------------------------------------------------------------------
