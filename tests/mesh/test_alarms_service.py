@@ -157,6 +157,18 @@ class Planner(LumenizeDO):
         self.ctx.storage.kv.put("failed_write", True)
         raise RuntimeError(f"handler {tag} failed")
 
+    async def slow_writer(self, tag: object, seconds: float) -> None:
+        self._record([tag, "started"])
+        await trio.sleep(seconds)
+        self._record([tag, "done"])
+
+    @mesh
+    async def trigger_within(self, seconds: float) -> list[Schedule] | None:
+        with trio.move_on_after(seconds):
+            return await self.alarms.trigger(1)
+        self.ctx.storage.kv.put("after_cancel", True)
+        return None
+
     def call_then_fail(self, tag: object) -> None:
         self.lmz.call("SLOW", "s", self.ctn(Slow).wait(0))
         self._record(tag)  # rolled back
@@ -695,6 +707,20 @@ async def test_trigger_count_is_checked(count: object, error: type[Exception], m
     async with open_mesh(BINDINGS) as m:
         with pytest.raises(error, match=match):
             await m.get("P", "p").trigger(count)
+
+
+async def test_a_cancelled_trigger_undoes_the_unfinished_handler(autojump_clock: Any) -> None:
+    async with open_mesh(BINDINGS) as m:
+        p = m.get("P", "p")
+        await p.plan(3600, "first")
+        s = await p.plan_ctn(3601, "slow_writer", "slow", 100)
+        assert [x.chain[-1].args for x in await p.trigger(1)] == [("first",)]
+        assert await p.trigger_within(5) is None  # cancelled inside the slow handler
+        assert await p.kv("after_cancel") is True
+        assert tags(await p.hits()) == ["first"]  # its "started" write was rolled back
+        assert await p.list() == [s]  # and it is still there
+        assert await p.trigger_within(500) == [s]
+        assert tags(await p.hits()) == ["first", ["slow", "started"], ["slow", "done"]]
 
 
 async def test_trigger_outside_a_turn_is_refused() -> None:

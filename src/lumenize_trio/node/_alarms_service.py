@@ -263,9 +263,10 @@ class Alarms:
             TypeError, ValueError: *count* is not ``None`` or an int ≥ 0.
             ServiceError: not awaited inside one of this actor's turns.
 
-        Cancellation: a checkpoint (also every 64 handlers). If cancelled, the handlers that
-        ran keep their effects in the turn, which is then not committed when the mesh is
-        stopping, so those schedules run again.
+        Cancellation: a checkpoint (also every 64 handlers). If cancelled, the handler that was
+        running has its writes rolled back and its schedule stays, to run again; the handlers
+        that had finished keep their effects (when the mesh is stopping, nothing of the turn is
+        committed, so those run again too).
         """
         if count is not None:
             if isinstance(count, bool) or not isinstance(count, int):
@@ -366,6 +367,11 @@ class Alarms:
                     log.exception(
                         "%s: the handler of schedule %r raised; it is removed", self._where(), row.id
                     )
+                except BaseException:
+                    # Cancelled: undo the unfinished handler's writes; its row stays, to run again.
+                    # (As after a cancelled mesh await, the caller goes on outside a savepoint.)
+                    activation.end_segment(turn, ok=False)
+                    raise
                 finally:
                     current_call_context.reset(token)
             if turn.generation != activation.generation or not turn.in_segment:
