@@ -22,6 +22,7 @@ imported by name and no user ``__init__`` runs. Work and memory stay proportiona
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Final, cast
@@ -54,9 +55,16 @@ def loads(data: bytes | bytearray | memoryview) -> object:
             unknown tag, a payload of the wrong shape, a class that is not registered, nesting
             deeper than the limit, trailing bytes). The cause carries cbor2's error, if any.
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if type(data) is bytes:
+        raw = data
+    elif isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data)
+    else:
         raise DataCloneError(f"loads() needs bytes, got {type(data).__name__}")
-    raw = bytes(data)
+    if len(raw) <= _SCALAR_MAX and raw:
+        value = _scalar(raw)
+        if value is not _NOT_SCALAR:
+            return value
     if not raw.startswith(_GRAPH_PREFIX):
         try:
             return _decode(raw, _ONE_PASS)
@@ -69,6 +77,56 @@ def loads(data: bytes | bytearray | memoryview) -> object:
         return _Graph(document.bodies).run(document.root)
     except RecursionError:
         raise DataCloneError("value is nested too deeply to rebuild from this call depth") from None
+
+
+#: Documents at most this long are first tried as a lone scalar (:func:`_scalar`).
+_SCALAR_MAX: Final = 64
+_NOT_SCALAR: Final = object()
+_SIMPLE: Final[dict[int, object]] = {0xF4: False, 0xF5: True, 0xF6: None}
+_FLOATS: Final = {0xF9: struct.Struct(">e"), 0xFA: struct.Struct(">f"), 0xFB: struct.Struct(">d")}
+
+
+def _scalar(raw: bytes) -> object:
+    """Decode *raw* if it is exactly one int, text, byte string, bool, None or float; else a miss.
+
+    The fast path for the commonest small documents (a counter, a name, a flag), skipping the
+    decoder's set-up. It accepts only well-formed items with nothing after them and returns
+    :data:`_NOT_SCALAR` for anything else (including everything malformed), which then takes the
+    general path: it never decides an error, so the two paths cannot disagree on one.
+    """
+    head = raw[0]
+    major = head >> 5
+    info = head & 0x1F
+    if major == 7:
+        if head in _SIMPLE:
+            return _SIMPLE[head] if len(raw) == 1 else _NOT_SCALAR
+        codec = _FLOATS.get(head)
+        if codec is None or len(raw) != 1 + codec.size:
+            return _NOT_SCALAR
+        return codec.unpack_from(raw, 1)[0]
+    if major > 3:
+        return _NOT_SCALAR
+    if info < 24:
+        start, number = 1, info
+    elif info < 28:
+        start = 1 + (1 << (info - 24))
+        if len(raw) < start:
+            return _NOT_SCALAR
+        number = int.from_bytes(raw[1:start], "big")
+    else:
+        return _NOT_SCALAR
+    if major < 2:  # an unsigned or a negative integer
+        if len(raw) != start:
+            return _NOT_SCALAR
+        return number if major == 0 else -1 - number
+    if len(raw) != start + number:
+        return _NOT_SCALAR
+    if major == 2:
+        return raw[start:]
+    try:
+        return raw[start:].decode("utf-8")
+    except UnicodeDecodeError:
+        return _NOT_SCALAR
 
 
 def _decode(raw: bytes, decoders: dict[int, _Decoder]) -> object:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal, final
@@ -168,10 +168,10 @@ class Mesh:
             if turn is not None and released:
                 await turn.activation.close_gate(turn, reopen_segment=reopen)
 
-    async def execute(self, instance: object, chain: OperationChain) -> object:
-        """Run a delivered chain on an actor instance, with the class's access check."""
+    def execute(self, instance: object, chain: OperationChain) -> Coroutine[object, None, object]:
+        """Run a delivered chain on an actor instance, with the class's access check (awaitable)."""
         check = getattr(type(instance), "_lmz_check_access", None)
-        return await execute(instance, chain, check_access=check)
+        return execute(instance, chain, check_access=check)
 
     def activate(self, actor_id: ActorId) -> Activation:
         """The activation of *actor_id*, made (and its storage opened) if needed. Not a checkpoint."""
