@@ -95,3 +95,41 @@ def test_fast_path_defers_on_everything_else() -> None:
     with pytest.raises(DataCloneError):
         clone.loads(b"\x18")
     assert clone.loads(bytearray(b"\x05")) == 5
+
+
+def test_reused_decoders_start_clean_after_errors_and_across_threads() -> None:
+    import threading
+
+    good = clone.dumps([{"a": (1, 2)}, ["x", b"y"], {3, 4}])
+    for bad in (b"\x82\x01", good + b"\x00", b"\xd9\xff\xff\x00", b"\x81" * 5000 + b"\x01", b"\xc1"):
+        with pytest.raises(DataCloneError):
+            clone.loads(bad)
+        assert clone.loads(good) == [{"a": (1, 2)}, ["x", b"y"], {3, 4}]
+    results: list[bool] = []
+
+    def work(n: int) -> None:
+        data = clone.dumps([n, [n] * 3, {"n": (n,)}])
+        results.append(all(clone.loads(data) == [n, [n] * 3, {"n": (n,)}] for _ in range(200)))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 4
+
+
+def test_idle_decoders_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    idle: list[object] = []
+    monkeypatch.setitem(_decode._IDLE_DECODERS, id(_decode._ONE_PASS), idle)
+    monkeypatch.setattr(_decode, "_MAX_IDLE_DECODERS", 1)
+    data = clone.dumps([1, [2]])
+    assert clone.loads(data) == [1, [2]]
+    assert len(idle) == 1
+    kept = idle[0]
+    assert clone.loads(data) == [1, [2]]
+    assert idle == [kept]  # reused, not a second one
+    filler = object()
+    idle.insert(0, filler)  # so that once `kept` is taken out, the pool is still full
+    assert clone.loads(data) == [1, [2]]
+    assert idle == [filler]  # `kept` was used, then not put back

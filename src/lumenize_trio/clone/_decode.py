@@ -129,16 +129,31 @@ def _scalar(raw: bytes) -> object:
         return _NOT_SCALAR
 
 
+#: Decoders that finished a decode cleanly, kept for reuse (making one costs more than a small
+#: decode), per table of tag decoders. A decoder is taken out while in use (``list.pop`` and
+#: ``append`` are atomic, so threads and nested decodes each get their own) and put back only
+#: after a successful decode; one that raised is dropped, whatever state it was left in.
+_IDLE_DECODERS: Final[dict[int, list[cbor2.CBORDecoder]]] = {}
+_MAX_IDLE_DECODERS: Final = 4
+
+
 def _decode(raw: bytes, decoders: dict[int, _Decoder]) -> object:
     stream = io.BytesIO(raw)
+    idle = _IDLE_DECODERS[id(decoders)]
     try:
-        value = cbor2.CBORDecoder(
+        decoder = idle.pop()
+    except IndexError:
+        decoder = cbor2.CBORDecoder(
             stream,
             semantic_decoders=decoders,
             tag_hook=_unknown_tag,
             max_depth=_CBOR_DEPTH,
             allow_duplicate_keys=False,
-        ).decode()
+        )
+    else:
+        decoder.fp = stream
+    try:
+        value = decoder.decode()
     except cbor2.CBORDecodeError as exc:
         cause = exc.__cause__
         if isinstance(cause, _NeedsGraph | DataCloneError):
@@ -148,6 +163,9 @@ def _decode(raw: bytes, decoders: dict[int, _Decoder]) -> object:
         raise DataCloneError(f"malformed clone: nesting deeper than {MAX_DEPTH} levels") from None
     if stream.tell() != len(raw):
         raise DataCloneError(f"malformed CBOR: {len(raw) - stream.tell()} trailing bytes after the value")
+    stream.close()  # the idle decoder keeps the stream: let it drop the input
+    if len(idle) < _MAX_IDLE_DECODERS:
+        idle.append(decoder)
     return value
 
 
@@ -312,6 +330,7 @@ _GRAPH_PASS: Final[dict[int, _Decoder]] = {
         )
     },
 }
+_IDLE_DECODERS.update({id(_ONE_PASS): [], id(_GRAPH_PASS): []})
 _GRAPH_PREFIX: Final = cbor2.dumps(cbor2.CBORTag(_tags.GRAPH, None))[:-1]
 _RAW: Final = frozenset({list, dict, tuple, cbor2.frozendict, _Ref, _Node, _GraphRoot})
 _CONTENTS_FIRST: Final = frozenset({_tags.TUPLE, _tags.FROZENSET, _tags.EXCEPTION})
