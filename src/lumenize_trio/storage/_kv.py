@@ -143,7 +143,8 @@ class KvStorage(metaclass=NoPublicConstructor):
         rows = core.read(_GET, (key,))
         if not rows:
             return default
-        return clone.loads(cast("bytes", rows[0][0]))
+        data: bytes = rows[0][0]  # type: ignore[assignment]  # the value column holds BLOBs
+        return clone.loads(data)
 
     def put(self, key: str, value: object) -> None:
         """Store ``value`` under ``key``, replacing any value there.
