@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import bench_clone, bench_runtime
+from . import bench_clone, bench_mesh, bench_runtime
 
 if TYPE_CHECKING:
     from ._harness import Result
 
-SUITES = {"clone": bench_clone.run, "runtime": bench_runtime.run}
+SUITES = {"clone": bench_clone.run, "runtime": bench_runtime.run, "mesh": bench_mesh.run}
 
 
 def main(argv: list[str]) -> int:

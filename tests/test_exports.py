@@ -12,6 +12,7 @@ import lumenize_trio
 PUBLIC_MODULES = [
     "lumenize_trio",
     "lumenize_trio.clone",
+    "lumenize_trio.http",
     "lumenize_trio.ocan",
     "lumenize_trio.storage",
     "lumenize_trio.runtime",

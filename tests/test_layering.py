@@ -20,6 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "lumenize_trio"
 #: Layers in order; each may import only the layers before it (and the shared leaf modules).
 LAYERS = [
     "clone",
+    "http",
     "ocan",
     "protocol",
     "storage",
@@ -32,7 +33,7 @@ LAYERS = [
     "cli",
 ]
 SHARED = {"_exceptions", "_version"}
-PURE = ["clone", "ocan", "protocol", "storage"]
+PURE = ["clone", "http", "ocan", "protocol", "storage"]
 
 _PRELUDE = """
 import importlib.util, json, sys, types

@@ -5,7 +5,7 @@ The public surface is re-exported here; the modules behind it are private.
 
 from __future__ import annotations
 
-from . import clone as clone, ocan as ocan, storage as storage
+from . import clone as clone, http as http, ocan as ocan, storage as storage
 from ._exceptions import (
     ActorResetError as ActorResetError,
     BlockConcurrencyError as BlockConcurrencyError,
@@ -13,23 +13,39 @@ from ._exceptions import (
     DataCloneError as DataCloneError,
     InvalidActorIdError as InvalidActorIdError,
     LumenizeError as LumenizeError,
+    MeshCallError as MeshCallError,
+    NoCallContextError as NoCallContextError,
     NotMeshCallableError as NotMeshCallableError,
     OverloadedError as OverloadedError,
+    RedirectError as RedirectError,
     RemoteError as RemoteError,
+    ServiceError as ServiceError,
     StorageError as StorageError,
     UnknownBindingError as UnknownBindingError,
+    UnknownServiceError as UnknownServiceError,
 )
 from ._version import __version__ as __version__
 from .clone import UNDEFINED as UNDEFINED, IdentityMap as IdentityMap
-from .node import LumenizeDO as LumenizeDO, mesh as mesh
+from .http import Browser as Browser, CookieJar as CookieJar, Request as Request, Response as Response
+from .node import (
+    LumenizeDO as LumenizeDO,
+    LumenizeWorker as LumenizeWorker,
+    Schedule as Schedule,
+    mesh as mesh,
+)
 from .ocan import RESULT as RESULT
 from .runtime import (
     ActorContext as ActorContext,
     ActorId as ActorId,
     ActorStub as ActorStub,
     AlarmInfo as AlarmInfo,
+    CallContext as CallContext,
     Mesh as Mesh,
     Namespace as Namespace,
+    NodeIdentity as NodeIdentity,
+    Service as Service,
+    WorkerContext as WorkerContext,
+    WorkerStub as WorkerStub,
     open_mesh as open_mesh,
 )
 
@@ -40,23 +56,40 @@ __all__ = [
     "ActorStub",
     "AlarmInfo",
     "BlockConcurrencyError",
+    "Browser",
+    "CallContext",
     "ChainError",
+    "CookieJar",
     "DataCloneError",
     "IdentityMap",
     "InvalidActorIdError",
     "LumenizeDO",
     "LumenizeError",
+    "LumenizeWorker",
     "Mesh",
+    "MeshCallError",
     "Namespace",
+    "NoCallContextError",
+    "NodeIdentity",
     "NotMeshCallableError",
     "OverloadedError",
     "RESULT",
+    "RedirectError",
     "RemoteError",
+    "Request",
+    "Response",
+    "Schedule",
+    "Service",
+    "ServiceError",
     "StorageError",
     "UNDEFINED",
     "UnknownBindingError",
+    "UnknownServiceError",
+    "WorkerContext",
+    "WorkerStub",
     "__version__",
     "clone",
+    "http",
     "mesh",
     "ocan",
     "open_mesh",

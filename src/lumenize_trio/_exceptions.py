@@ -19,7 +19,12 @@ builtin they resemble, so ``except TypeError`` keeps working for code that does 
     ├── ActorResetError                            an outcome was lost because the actor was reset
     ├── UnknownBindingError(…, LookupError)        the mesh has no such binding
     ├── InvalidActorIdError(…, ValueError)         a malformed actor name or id, or another binding's id
-    └── BlockConcurrencyError(…, RuntimeError)     block_concurrency_while misused or nested too deeply
+    ├── BlockConcurrencyError(…, RuntimeError)     block_concurrency_while misused or nested too deeply
+    ├── MeshCallError(…, ValueError)               a mesh call made wrongly, refused at the call site
+    ├── NoCallContextError(…, LookupError)         call_context read outside a mesh call
+    ├── ServiceError(…, RuntimeError)              a service cannot be built for this node
+    │   └── UnknownServiceError(…, AttributeError) ``self.svc.<name>`` names no service
+    └── RedirectError                              a Browser would not follow a redirect
 
 Lifecycles of resources reuse Trio's ``ClosedResourceError`` and ``BrokenResourceError``; timeouts
 are the caller's own ``trio.TooSlowError``.
@@ -227,6 +232,51 @@ class InvalidActorIdError(LumenizeError, ValueError):
 
 class BlockConcurrencyError(LumenizeError, RuntimeError):
     """``block_concurrency_while`` was used outside the actor's own turn, or nested over 64 deep.
+
+    .. versionadded:: 0.1
+    """
+
+
+class MeshCallError(LumenizeError, ValueError):
+    """A mesh call was made wrongly, so it was not sent: raised at the call site.
+
+    The target does not fit its binding (an instance name for a worker, none for an actor), or
+    the caller does not know its own binding. Failures of a call that was sent never raise here:
+    they reach the reply handler as a value.
+
+    .. versionadded:: 0.1
+    """
+
+
+class NoCallContextError(LumenizeError, LookupError):
+    """``self.lmz.call_context`` was read outside the handling of a mesh call.
+
+    .. versionadded:: 0.1
+    """
+
+
+class ServiceError(LumenizeError, RuntimeError):
+    """A service could not be built: a dependency is missing or circular, or it does not
+    apply to this kind of node (``alarms`` on a worker).
+
+    .. versionadded:: 0.1
+    """
+
+
+class UnknownServiceError(ServiceError, AttributeError):
+    """``self.svc.<name>`` names no registered service; the message lists the ones there are.
+
+    .. versionadded:: 0.1
+    """
+
+
+class RedirectError(LumenizeError):
+    """A :class:`~lumenize_trio.http.Browser` would not follow a redirect.
+
+    Raised by ``Browser.fetch`` after 20 redirects in a row (the message says "too many
+    redirects"), for any redirect when called with ``redirect="error"``, and for a ``Location``
+    that does not resolve to an absolute http(s) URL. The message names the status and the
+    location. Cookies set by the responses received so far are kept.
 
     .. versionadded:: 0.1
     """

@@ -660,3 +660,29 @@ async def test_execute_nested_chain_runs_first_and_once_property(chain):
     log: list[object] = []
     await execute(Recorder(log), chain)
     assert [_resolved(entry) for entry in log] == _expected(chain, set())
+
+
+async def test_formatting_methods_of_str_types_and_formatters_are_refused() -> None:
+    import string
+
+    from lumenize_trio.ocan import NotMeshCallableError, chain_of, continuation, execute
+
+    class Target:
+        def kind(self) -> type:
+            return str
+
+        def formatter(self) -> string.Formatter:
+            return string.Formatter()
+
+        def formatter_class(self) -> type:
+            return string.Formatter
+
+    for chain in (
+        chain_of(continuation().kind().format("{0}", 1)),
+        chain_of(continuation().kind().format_map("{x}", {})),
+        chain_of(continuation().formatter().format("{0}", 1)),
+        chain_of(continuation().formatter().vformat("{0}", (1,), {})),
+        chain_of(continuation().formatter_class().format),
+    ):
+        with pytest.raises(NotMeshCallableError, match="interpreter internals"):
+            await execute(Target(), chain)

@@ -142,7 +142,7 @@ async def test_open_mesh_validates_its_options() -> None:
     with pytest.raises(TypeError, match="non-empty mapping"):
         async with open_mesh({}):
             pass
-    with pytest.raises(TypeError, match="must be an actor class"):
+    with pytest.raises(TypeError, match="must be a node class"):
         async with open_mesh({"X": object}):
             pass
     with pytest.raises(ValueError, match="identifiers"):

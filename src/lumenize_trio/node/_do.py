@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from ._mesh_decorator import check_mesh_access
+from ..runtime._events import HandlerEvent, log
+from ._alarms_service import Alarms
+from ._node import Node
 
 if TYPE_CHECKING:
-    from ..runtime import ActorContext, Mesh
+    from ..ocan import OperationChain
+    from ..runtime import ActorContext, AlarmInfo, Mesh
+    from ..runtime._call_context import CallContext, NodeType
 
 
-class LumenizeDO:
+class LumenizeDO(Node):
     """Base class of a stateful actor (a Durable Object), registered with ``open_mesh``.
 
     The runtime makes one instance per activation with ``cls(ctx, env)``; if you override
     ``__init__``, accept ``(ctx, env)`` and call ``super().__init__(ctx, env)``. Keep it cheap:
     it runs again after every eviction.
 
-    Optional hooks (sync or ``async def``):
+    Optional hooks (sync or ``async def`` unless said otherwise):
 
     - ``on_start(self)``: runs on every activation before any other event, with no other event
       delivered until it finishes; if it raises, events fail with that error until the next
       activation.
     - ``on_alarm(self, info)``: the actor's alarm fired; ``info.retry_count``, ``info.is_retry``.
+      The default runs the due schedules of ``self.svc.alarms``, which owns the native alarm: an
+      override on an actor that uses ``svc.alarms`` must call ``await super().on_alarm(info)``.
+    - ``on_before_call(self)`` (synchronous): runs before every call that arrives from outside
+      the actor, before the method's guard; raise to refuse the call.
 
     Attributes:
         ctx: the :class:`~lumenize_trio.ActorContext` (``id``, ``storage``,
@@ -32,6 +40,8 @@ class LumenizeDO:
     .. versionadded:: 0.1
     """
 
+    _lmz_type: ClassVar[NodeType] = "LumenizeDO"
+
     ctx: ActorContext
     env: Mesh
 
@@ -39,4 +49,41 @@ class LumenizeDO:
         self.ctx = ctx
         self.env = env
 
-    _lmz_check_access = staticmethod(check_mesh_access)
+    async def on_alarm(self, info: AlarmInfo) -> None:
+        """The native alarm fired: run the due schedules of ``self.svc.alarms``.
+
+        ``svc.alarms`` keeps the actor's one native alarm set for its earliest schedule, so an
+        actor that uses it must not set or delete the alarm itself, and a subclass that
+        overrides this hook must call ``await super().on_alarm(info)`` (or schedules stop
+        running). Handlers that raise are logged and removed, so this raises only if storage
+        fails, and then the runtime retries the alarm with backoff.
+
+        Cancellation: a checkpoint; see :meth:`Alarms.trigger`.
+        """
+        service = self.svc.get("alarms")
+        if isinstance(service, Alarms):
+            await service.run_due()
+        else:  # the mesh replaced the built-in service: it owns the alarm, and this hook
+            log.warning(
+                "%s/%s: the alarm fired, but svc.alarms is %r, not the built-in service; override "
+                "on_alarm to handle it",
+                self.ctx.id.binding, self.ctx.id.name or self.ctx.id.hex, type(service).__name__,
+            )  # fmt: skip
+
+    def _lmz_mesh(self) -> Mesh:
+        return self.env
+
+    def _lmz_binding(self) -> str:
+        return self.ctx.id.binding
+
+    def _lmz_instance(self) -> str | None:
+        return self.ctx._activation.instance_name
+
+    def _lmz_deliver(
+        self, handler: OperationChain, payload: bytes, context: CallContext | None, what: str
+    ) -> None:
+        event = HandlerEvent(handler, payload, context, what)
+        try:
+            self.env.activate(self.ctx.id).submit(event)
+        except Exception as exc:  # overloaded, or the mesh is closing
+            event.fail(exc)

@@ -7,6 +7,7 @@ before the method and raises to deny.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import TypeVar, final, overload
 
@@ -37,12 +38,22 @@ def mesh(fn: F | None = None, /, *, guard: Guard | None = None) -> F | Callable[
     Args:
         fn: the method (sync or ``async def``).
         guard: called as ``guard(actor)`` before the method on every call; raise to deny (the
-            caller receives the exception).
+            caller receives the exception), return ``None`` to allow. It must be a plain
+            ``def``: an ``async def`` guard is refused here, and a guard that returns anything
+            else (an awaitable, ``False``) denies the call with ``TypeError`` rather than let
+            it through.
+
+    Raises:
+        TypeError: *guard* is not callable, or is an ``async def`` function.
 
     .. versionadded:: 0.1
     """
     if guard is not None and not callable(guard):
         raise TypeError(f"@mesh(guard=...) needs a callable, got {type(guard).__name__}")
+    if inspect.iscoroutinefunction(guard) or inspect.isasyncgenfunction(guard):
+        raise TypeError(
+            "@mesh(guard=...) must be synchronous (a plain def that raises to deny), not async def"
+        )
 
     def mark(method: F) -> F:
         target = method.__func__ if isinstance(method, staticmethod | classmethod) else method
@@ -68,6 +79,10 @@ def check_mesh_access(target: object, chain: OperationChain) -> None:
 
     Raises:
         NotMeshCallableError: the first operation does not name a ``@mesh`` method.
+        TypeError: the guard returned something other than ``None`` (an awaitable, which is
+            closed unawaited, or a value such as ``False``): a guard denies by raising, so a
+            guard that seems to mean something else is treated as a denial, never as a pass.
+        Exception: whatever the guard raises.
     """
     first = chain[0] if chain else None
     if not isinstance(first, Get):
@@ -82,4 +97,14 @@ def check_mesh_access(target: object, chain: OperationChain) -> None:
             name=first.name,
         )
     if mark.guard is not None:
-        mark.guard(target)
+        verdict = mark.guard(target)
+        if verdict is not None:
+            # Fail closed: an async guard (its coroutine never runs) or `return False` would
+            # otherwise let the call through.
+            close = getattr(verdict, "close", None) if inspect.isawaitable(verdict) else None
+            if close is not None:
+                close()
+            raise TypeError(
+                f"the guard of {type(target).__name__}.{first.name} returned {type(verdict).__name__}, "
+                "so the call is refused: a guard must be synchronous, raise to deny and return None to allow"
+            )

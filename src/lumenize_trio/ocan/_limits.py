@@ -18,11 +18,11 @@ MAX_CHAIN_LENGTH: Final = 50
 MAX_ARGUMENTS: Final = 100
 
 #: Deepest nesting of arguments (each list, tuple or dict level counts one, each nested chain
-#: counts NESTED_CHAIN_DEPTH). Not a knob: anything that crossed the wire was already bounded by
-#: the clone's own depth limit, and this figure never refuses what the clone accepted, because a
-#: nested chain costs the clone at least four levels (the marker, its chain tuple, the ``Apply``
-#: and its argument tuple). It exists so that a chain built locally fails with a clear
-#: ``ChainError`` rather than a ``RecursionError``.
+#: counts NESTED_CHAIN_DEPTH). Not a knob: it never refuses what ``clone.dumps`` accepted, because
+#: a nested chain costs the clone at least four levels (the marker, its chain tuple, the ``Apply``
+#: and its argument tuple). Chains decoded from hand-written bytes can be deeper than that
+#: (``clone.loads`` bounds CBOR levels, up to ~3x deeper): this limit refuses them with a clear
+#: ``ChainError`` before anything runs, as it does chains built locally.
 MAX_ARGUMENT_DEPTH: Final = clone.MAX_DEPTH
 NESTED_CHAIN_DEPTH: Final = 4
 

@@ -9,13 +9,15 @@ Rule 2 (dynamic, checked at each ``Get`` during the walk): a few interpreter obj
 names without an underscore, a way around rule 1. A chain may not read any attribute of a frame,
 code or traceback object, the ``gi_``/``cr_``/``ag_`` attributes of generators, coroutines and
 async generators (``gi_frame.f_globals`` reaches module globals), nor ``format``/``format_map``
-of a ``str`` (a format string can walk ``{0.__class__...}``). Rule 2 matters because only the
+of a ``str`` or of the ``str`` type itself (``str.format(template, x)``), nor the formatting
+methods of ``string.Formatter`` (a format string can walk ``{0.__class__...}``). Rule 2 matters because only the
 first operations of a chain are access-checked; later ones run on whatever the earlier ones
 returned.
 """
 
 from __future__ import annotations
 
+import string
 import types
 
 from .._exceptions import ChainError, NotMeshCallableError
@@ -24,6 +26,7 @@ _OPAQUE_TYPES = (types.FrameType, types.CodeType, types.TracebackType)
 _SUSPENDABLE_TYPES = (types.GeneratorType, types.CoroutineType, types.AsyncGeneratorType)
 _SUSPENDABLE_PREFIXES = ("gi_", "cr_", "ag_")
 _STR_FORMATTERS = frozenset({"format", "format_map"})
+_FORMATTER_METHODS = frozenset({"format", "vformat", "get_field", "get_value", "format_field"})
 
 
 def check_name(name: object, where: object) -> str:
@@ -50,7 +53,8 @@ def receiver_refused(receiver: object, name: str) -> bool:
     return (
         isinstance(receiver, _OPAQUE_TYPES)
         or (isinstance(receiver, _SUSPENDABLE_TYPES) and name.startswith(_SUSPENDABLE_PREFIXES))
-        or (isinstance(receiver, str) and name in _STR_FORMATTERS)
+        or (name in _STR_FORMATTERS and _is_str(receiver))
+        or (name in _FORMATTER_METHODS and _is_formatter(receiver))
     )
 
 
@@ -71,3 +75,13 @@ def check_receiver(receiver: object, name: str, where: object) -> None:
     """
     if receiver_refused(receiver, name):
         raise refused_receiver_error(receiver, name, where)
+
+
+def _is_str(receiver: object) -> bool:
+    return isinstance(receiver, str) or (isinstance(receiver, type) and issubclass(receiver, str))
+
+
+def _is_formatter(receiver: object) -> bool:
+    return isinstance(receiver, string.Formatter) or (
+        isinstance(receiver, type) and issubclass(receiver, string.Formatter)
+    )

@@ -6,21 +6,28 @@
 
 from __future__ import annotations
 
-from ._context import ActorContext as ActorContext, Storage as Storage
+from ._call_context import CallContext as CallContext, NodeIdentity as NodeIdentity
+from ._context import ActorContext as ActorContext, Storage as Storage, WorkerContext as WorkerContext
 from ._events import AlarmInfo as AlarmInfo
 from ._ids import ActorId as ActorId, Namespace as Namespace
 from ._mesh import Mesh as Mesh, MeshStatistics as MeshStatistics, open_mesh as open_mesh
-from ._stub import ActorStub as ActorStub, PendingCall as PendingCall
+from ._service_spec import Service as Service
+from ._stub import ActorStub as ActorStub, PendingCall as PendingCall, WorkerStub as WorkerStub
 
 __all__ = [
     "ActorContext",
     "ActorId",
     "ActorStub",
     "AlarmInfo",
+    "CallContext",
     "Mesh",
     "MeshStatistics",
     "Namespace",
+    "NodeIdentity",
     "PendingCall",
+    "Service",
     "Storage",
+    "WorkerContext",
+    "WorkerStub",
     "open_mesh",
 ]

@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Protocol, final
 import trio
 
 from .._exceptions import ActorResetError, OverloadedError, StorageCommitError
+from ._call_context import current_call_context
 from ._gate import InputGate
+from ._identity import stamp_identity
 from ._turns import Turn, current_turn
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ class Activation:
         "generation",
         "id",
         "instance",
+        "instance_name",
         "last_used",
         "mesh",
         "running",
@@ -103,6 +106,7 @@ class Activation:
         self.storage = storage
         self.gate: InputGate[Event] = InputGate()
         self.instance: object | None = None
+        self.instance_name: str | None = actor_id.name  # the stored name once started
         self.start_error: BaseException | None = None
         self.generation = 0  # bumped on every reset; turns of an older generation are stale
         self.running = 0  # turns started and not finished (including those awaiting a mesh call)
@@ -189,6 +193,8 @@ class Activation:
         """One turn. Holds the gate on entry and on exit (the caller passes it on)."""
         turn = Turn(self)
         token = current_turn.set(turn)
+        # A runner inherits the context of whoever spawned it: a turn starts with no call context.
+        context_token = current_call_context.set(None)
         self.running += 1
         self.mesh.counted_turn()
         try:
@@ -204,28 +210,35 @@ class Activation:
                 return
             await event.run(self, turn)
         finally:
+            current_call_context.reset(context_token)
             current_turn.reset(token)
             self.running -= 1
             self._end_turn(turn)
 
     async def _start(self, turn: Turn) -> bool:
-        """Construct the instance and run ``on_start`` (gate held throughout). False if it failed."""
+        """Construct the instance, stamp its identity and run ``on_start`` (gate held throughout).
+
+        Returns False if any of it failed (``start_error`` says why).
+        """
         mesh = self.mesh
         self.start_error = None
         try:
             self.instance = mesh.construct(self)
-            on_start = getattr(self.instance, "on_start", None)
-            if on_start is not None:
-                turn.block_depth += 1  # as if under block_concurrency_while
-                try:
-                    await self.run_segment(turn, on_start)
-                finally:
-                    turn.block_depth -= 1
+            turn.block_depth += 1  # as if under block_concurrency_while
+            try:
+                await self.run_segment(turn, self._stamp_and_start)
+            finally:
+                turn.block_depth -= 1
         except Exception as exc:
             log.error("actor %s/%s failed to start: %r", self.id.binding, self.id.name or self.id.hex, exc)
             self.start_error = exc
             return False
         return True
+
+    def _stamp_and_start(self) -> object:
+        self.instance_name = stamp_identity(self.storage, self.id)
+        on_start = getattr(self.instance, "on_start", None)
+        return None if on_start is None else on_start()
 
     async def run_segment(self, turn: Turn, fn: Callable[..., object], *args: object) -> object:
         """Call a handler inside the turn's storage savepoint; its writes roll back if it raises.

@@ -116,3 +116,17 @@ class ActorContext:
             raise
         finally:
             turn.block_depth -= 1
+
+
+@final
+class WorkerContext:
+    """``self.ctx`` of a worker: the binding it was reached through (workers have no storage).
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("binding",)
+
+    def __init__(self, binding: str | None) -> None:
+        self.binding = binding
+        """The worker's binding name; ``None`` for a worker made outside a mesh."""

@@ -1,4 +1,7 @@
-"""The events a turn can handle: a call (an operation chain with a reply) and an alarm."""
+"""The events a turn can handle: a call (an operation chain with a reply), a reply handler, an alarm.
+
+Also how any node (actor or worker) receives a call: :func:`decode_call` and :func:`receive`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ from typing import TYPE_CHECKING, final
 import attrs
 
 from .. import clone
-from ..ocan import from_wire
+from .._exceptions import ChainError
+from ..ocan import OperationChain, execute, fill_result, from_wire
 from ._activation import Activation, Event
+from ._call_context import CallContext, current_call_context, from_wire as context_from_wire
 from ._outcome import Reply, encode_error, encode_outcome
 
 if TYPE_CHECKING:
@@ -39,8 +44,12 @@ class CallEvent(Event):
 
     async def run(self, activation: Activation, turn: Turn) -> None:
         try:
-            chain = from_wire(clone.loads(self.payload))
-            result = await activation.run_segment(turn, activation.mesh.execute, activation.instance, chain)
+            chain, context = decode_call(self.payload)
+            token = current_call_context.set(context)
+            try:
+                result = await activation.run_segment(turn, receive, activation.instance, chain)
+            finally:
+                current_call_context.reset(token)
         except Exception as exc:
             ok, payload = False, encode_error(exc)
         else:
@@ -50,6 +59,115 @@ class CallEvent(Event):
 
     def fail(self, error: BaseException) -> None:
         self.reply.fail(error)
+
+
+def decode_call(payload: bytes) -> tuple[OperationChain, CallContext | None]:
+    """The chain and the call context of a call's payload (``clone([wire_chain, wire_context])``).
+
+    Raises:
+        DataCloneError, ChainError, ValueError: the payload is malformed.
+    """
+    data = clone.loads(payload)
+    if type(data) is not list or len(data) != 2:
+        raise ChainError("a mesh call's payload must be [chain, context]")
+    return from_wire(data[0]), context_from_wire(data[1])
+
+
+async def receive(node: object, chain: OperationChain) -> object:
+    """Run a chain that arrived from outside *node*: ``on_before_call``, then the checked chain.
+
+    The access check (``@mesh`` and guards, the node class's ``_lmz_check_access``) covers the
+    chain and every chain nested in its arguments, before anything runs.
+
+    Raises:
+        TypeError: ``on_before_call`` is not synchronous or returned a value, or the node's class
+            has no access check (refused rather than run unchecked).
+        Exception: whatever ``on_before_call``, a guard or the method raises.
+    """
+    check_access = getattr(type(node), "_lmz_check_access", None)
+    if not callable(check_access):
+        # Fail closed: a class that looks like a node without being one must not run any chain.
+        raise TypeError(
+            f"{type(node).__name__} has no access check (_lmz_check_access): node classes must "
+            "subclass LumenizeDO or LumenizeWorker"
+        )
+    hook = getattr(node, "on_before_call", None)
+    if hook is not None:
+        call_sync(hook, "on_before_call()")
+    return await execute(node, chain, check_access=check_access)
+
+
+def call_sync(fn: Callable[[], object], what: str) -> None:
+    """Call a hook that must be synchronous and raises to refuse; refuse (and close) a coroutine
+    it returns, and refuse any other return value (``return False`` must not read as a pass)."""
+    result = fn()
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        raise TypeError(f"{what} must be synchronous (a plain def, not async def)")
+    if result is not None:
+        raise TypeError(
+            f"{what} returned {type(result).__name__}, so the call is refused: it must raise to "
+            "refuse a call and return None to allow it"
+        )
+
+
+def filled_handler(handler: OperationChain, payload: bytes, what: str) -> OperationChain | None:
+    """*handler* with the call's outcome (decoded from *payload*) put in; ``None`` (logged) if
+    the outcome cannot be decoded."""
+    try:
+        return fill_result(handler, clone.loads(payload))
+    except Exception:
+        log.exception("the outcome of %s could not be given to its handler", what)
+        return None
+
+
+async def run_worker_handler(
+    node: object, handler: OperationChain, payload: bytes, context: CallContext | None, what: str
+) -> None:
+    """Run a worker's reply handler locally (no ``@mesh`` check) inside *context*.
+
+    Never raises an ``Exception``: a handler that raises is logged at error level.
+    """
+    chain = filled_handler(handler, payload, what)
+    if chain is None:
+        return
+    token = current_call_context.set(context)
+    try:
+        await execute(node, chain)
+    except Exception:
+        log.exception("the reply handler of %s raised", what)
+    finally:
+        current_call_context.reset(token)
+
+
+@final
+class HandlerEvent(Event):
+    """Deliver a call's outcome to its reply handler: a new turn of the caller."""
+
+    __slots__ = ("context", "handler", "payload", "what")
+
+    def __init__(
+        self, handler: OperationChain, payload: bytes, context: CallContext | None, what: str
+    ) -> None:
+        self.handler, self.payload, self.context, self.what = handler, payload, context, what
+
+    async def run(self, activation: Activation, turn: Turn) -> None:
+        chain = filled_handler(self.handler, self.payload, self.what)
+        if chain is None:
+            return
+        token = current_call_context.set(self.context)
+        try:
+            await activation.run_segment(turn, execute, activation.instance, chain)
+        except Exception:
+            # Its writes were rolled back; nobody waits for a handler, so say it loudly.
+            log.exception("the reply handler of %s raised", self.what)
+        finally:
+            current_call_context.reset(token)
+
+    def fail(self, error: BaseException) -> None:
+        log.error("the reply handler of %s could not run: %r", self.what, error)
 
 
 @final

@@ -5,34 +5,41 @@ from __future__ import annotations
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 import attrs
 import trio
 
 from .. import clone
-from .._exceptions import InvalidActorIdError, UnknownBindingError
-from ..ocan import OperationChain, execute, to_wire
+from .._exceptions import InvalidActorIdError, MeshCallError, UnknownBindingError
+from ..ocan import OperationChain, to_wire
 from ..storage import ActorStorage, open_actor_storage
 from ._activation import Activation
 from ._alarms import AlarmScheduler
+from ._call_context import CallContext, current_call_context, to_wire as context_to_wire
 from ._clock import MeshClock
-from ._context import ActorContext
-from ._events import CallEvent
+from ._context import ActorContext, WorkerContext
+from ._events import CallEvent, decode_call, receive
 from ._ids import ActorId, Namespace
-from ._outcome import Reply
-from ._stub import ActorStub
+from ._outcome import Reply, encode_error, encode_outcome
+from ._service_spec import Service, check_services
+from ._stub import ActorStub, WorkerStub
 from ._turns import current_turn
 
 if TYPE_CHECKING:
     import os
 
+#: Where a call goes: an actor, or a worker binding.
+Target = ActorId | str
+
 log = logging.getLogger("lumenize_trio")
 
 _DURABILITY: Final = ("full", "normal")
+#: Binding names the runtime keeps for its own workers.
+RESERVED_BINDING_PREFIX: Final = "LMZ_"
 _INDEX_FILE: Final = "__lmz_mesh.sqlite"
 
 
@@ -63,12 +70,15 @@ class Mesh:
         "max_open_databases",
         "max_queue",
         "random",
+        "services",
+        "workers",
     )
 
     def __init__(
         self,
         bindings: Mapping[str, type],
         *,
+        services: Mapping[str, Service],
         data_dir: Path | None,
         durability: Literal["full", "normal"],
         idle_timeout: float,
@@ -77,6 +87,8 @@ class Mesh:
         nursery: trio.Nursery,
     ) -> None:
         self.bindings = dict(bindings)
+        self.workers = frozenset(name for name, cls in bindings.items() if is_worker_class(cls))
+        self.services = dict(services)
         self._data_dir = data_dir
         self.durability = durability
         self.idle_timeout = idle_timeout
@@ -110,23 +122,68 @@ class Mesh:
         except (KeyError, TypeError):
             raise UnknownBindingError(self._unknown(binding)) from None
 
-    def get(self, binding: str, name_or_id: str | ActorId) -> ActorStub:
-        """A stub for the actor *name_or_id* of *binding* (a name, or an :class:`ActorId`).
+    def add_worker_binding(self, binding: str, cls: type) -> None:
+        """Register a worker binding the runtime's own services need (names start with ``LMZ_``).
 
-        Making a stub does not wake the actor; the first call does.
+        Idempotent for the same class. Not for user code: user bindings are given to ``open_mesh``.
+
+        Raises:
+            ValueError: the name is not reserved, or is taken by another class.
+        """
+        if not binding.startswith(RESERVED_BINDING_PREFIX) or not binding.isidentifier():
+            raise ValueError(
+                f"internal binding names start with {RESERVED_BINDING_PREFIX!r}, not {binding!r}"
+            )
+        if not is_worker_class(cls):
+            raise TypeError(f"{cls!r} is not a worker class")
+        existing = self.bindings.get(binding)
+        if existing is cls:
+            return
+        if existing is not None:
+            raise ValueError(f"binding {binding!r} is already {existing!r}")
+        self.bindings[binding] = cls
+        self.workers = self.workers | {binding}
+        self._namespaces[binding] = Namespace(binding)
+
+    def get(self, binding: str, name_or_id: str | ActorId | None = None) -> ActorStub | WorkerStub:
+        """A stub for the actor *name_or_id* of *binding* (a name, or an :class:`ActorId`), or
+        for the worker *binding* (no name).
+
+        Making a stub does not wake the actor; the first call does. Calls through a stub carry
+        no call context (the callee's ``lmz.call_context`` raises); use ``self.lmz.call`` or
+        ``call_raw`` between nodes.
 
         Raises:
             UnknownBindingError: no such binding.
             InvalidActorIdError: a malformed name, or an id of another binding.
+            MeshCallError: a name for a worker binding, or none for an actor binding.
+        """
+        target = self.target(binding, name_or_id)
+        return ActorStub(self, target) if isinstance(target, ActorId) else WorkerStub(self, target)
+
+    def target(self, binding: str, name_or_id: str | ActorId | None) -> Target:
+        """Check where a call goes: the :class:`ActorId`, or the worker binding. Not a checkpoint.
+
+        Raises:
+            UnknownBindingError, InvalidActorIdError, MeshCallError: as for :meth:`get`.
         """
         namespace = self.namespace(binding)
+        if binding in self.workers:
+            if name_or_id is not None:
+                raise MeshCallError(
+                    f"{binding!r} is a worker binding: workers have no instances, so pass None, "
+                    f"not {name_or_id!r}"
+                )
+            return binding
+        if name_or_id is None:
+            raise MeshCallError(f"{binding!r} is an actor binding: say which actor (a name or an ActorId)")
         if isinstance(name_or_id, ActorId):
             if name_or_id.binding != binding:
                 raise InvalidActorIdError(
                     f"{name_or_id!r} is an id of {name_or_id.binding!r}, not of {binding!r}"
                 )
-            return ActorStub(self, name_or_id)
-        return ActorStub(self, namespace.id_from_name(name_or_id))
+            return name_or_id
+        return namespace.id_from_name(name_or_id)
 
     def statistics(self) -> MeshStatistics:
         """Counters for tests, benchmarks and monitoring (a snapshot)."""
@@ -144,13 +201,18 @@ class Mesh:
 
     # -- the runtime's own operations ---------------------------------------------------------
 
-    async def call(self, actor_id: ActorId, chain: OperationChain) -> object:
-        """Send *chain* to the actor and return its result (or raise its error).
+    async def call(self, target: Target, chain: OperationChain, context: CallContext | None = None) -> object:
+        """Send *chain* to *target* (with *context*) and return its result (or raise its error).
 
         From inside a turn this is a mesh await: the caller's writes so far are committed first,
         and its gate is open while it waits (unless in ``block_concurrency_while``).
+
+        Raises:
+            DataCloneError: an argument cannot be cloned (nothing was sent).
+            Exception: the callee's error, cloned.
         """
-        payload = clone.dumps(to_wire(chain))  # unclonable arguments fail here, before anything is sent
+        # Unclonable arguments fail here, before anything is sent.
+        payload = clone.dumps([to_wire(chain), context_to_wire(context)])
         turn = current_turn.get()
         reopen = False
         released = False
@@ -160,7 +222,7 @@ class Mesh:
         reply = Reply()
         self._pending.add(reply)
         try:
-            self.activate(actor_id).submit(CallEvent(payload, reply))
+            self._deliver(target, payload, reply)
             return await reply.wait()
         finally:
             self._pending.discard(reply)
@@ -168,10 +230,51 @@ class Mesh:
             if turn is not None and released:
                 await turn.activation.close_gate(turn, reopen_segment=reopen)
 
-    def execute(self, instance: object, chain: OperationChain) -> Coroutine[object, None, object]:
-        """Run a delivered chain on an actor instance, with the class's access check (awaitable)."""
-        check = getattr(type(instance), "_lmz_check_access", None)
-        return execute(instance, chain, check_access=check)
+    def send(
+        self,
+        target: Target,
+        chain: OperationChain,
+        context: CallContext | None,
+        on_done: Callable[[bool, bytes], None],
+    ) -> None:
+        """Send *chain* without waiting; ``on_done(ok, payload)`` gets the encoded outcome.
+
+        From inside a turn the send is an output: it leaves once the turn's writes before it are
+        durable (and is failed, through ``on_done``, if they cannot be). A failure to deliver
+        (overload, a closed mesh) also arrives through ``on_done``. Not a checkpoint.
+
+        Raises:
+            DataCloneError: an argument cannot be cloned (nothing was sent).
+        """
+        payload = clone.dumps([to_wire(chain), context_to_wire(context)])
+        send = _Send(self, target, payload, Reply(on_done))
+        turn = current_turn.get()
+        if turn is not None and not self._closed:
+            turn.activation.output(send)
+        else:
+            send()
+
+    def _deliver(self, target: Target, payload: bytes, reply: Reply) -> None:
+        """Hand a call to its target: the actor's queue, or a new worker task. Not a checkpoint."""
+        if type(target) is ActorId:
+            self.activate(target).submit(CallEvent(payload, reply))
+        else:
+            if self._closed:
+                raise trio.ClosedResourceError("the mesh is closed")
+            self._nursery.start_soon(self._run_worker, target, payload, reply)
+
+    async def _run_worker(self, binding: str, payload: bytes, reply: Reply) -> None:
+        """One call to a worker: a fresh instance, the checked chain, the reply."""
+        current_turn.set(None)  # this task was spawned from whatever task sent the call
+        try:
+            chain, context = decode_call(payload)
+            current_call_context.set(context)
+            node = self.bindings[binding](WorkerContext(binding), self)
+            result = await receive(node, chain)
+        except Exception as exc:
+            reply.set(False, encode_error(exc))
+        else:
+            reply.set(*encode_outcome(result))
 
     def activate(self, actor_id: ActorId) -> Activation:
         """The activation of *actor_id*, made (and its storage opened) if needed. Not a checkpoint."""
@@ -350,6 +453,7 @@ async def open_mesh(
     idle_timeout: float = 10.0,
     max_queue: int = 1000,
     max_open_databases: int | None = None,
+    services: Mapping[str, Service | Callable[[Any], object]] | None = None,
 ) -> AsyncIterator[Mesh]:
     """Run a mesh of actors for the duration of the ``async with`` block.
 
@@ -365,6 +469,8 @@ async def open_mesh(
             recently used idle ones are evicted early, so memory stays bounded. Each open
             database holds two file descriptors; the default is 1000, or less when the
             process's file-descriptor limit would not allow that many.
+        services: extra services for ``self.svc``, by name: a :class:`Service`, or a factory
+            ``factory(node) -> service`` (see ``docs/mesh.md#services``).
 
     Yields:
         The :class:`Mesh`.
@@ -374,6 +480,7 @@ async def open_mesh(
     from the block propagates unchanged.
     """
     checked = _check_bindings(bindings)
+    checked_services = check_services(services)
     if durability not in _DURABILITY:
         raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
     if not (isinstance(idle_timeout, int | float) and idle_timeout > 0):
@@ -392,6 +499,7 @@ async def open_mesh(
         async with trio.open_nursery() as nursery:
             mesh = Mesh(
                 checked,
+                services=checked_services,
                 data_dir=directory,
                 durability=durability,
                 idle_timeout=float(idle_timeout),
@@ -441,6 +549,38 @@ def _check_bindings(bindings: Mapping[str, type]) -> dict[str, type]:
     for name, cls in bindings.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"binding names must be identifiers like 'MY_DO', not {name!r}")
-        if not isinstance(cls, type) or not hasattr(cls, "_lmz_check_access"):
-            raise TypeError(f"binding {name!r} must be an actor class (a LumenizeDO subclass), not {cls!r}")
+        if name.startswith(RESERVED_BINDING_PREFIX):
+            raise ValueError(
+                f"binding names starting with {RESERVED_BINDING_PREFIX!r} are the runtime's own, not {name!r}"
+            )
+        if not isinstance(cls, type) or getattr(cls, "_lmz_type", None) not in _NODE_CLASSES:
+            raise TypeError(
+                f"binding {name!r} must be a node class (a LumenizeDO or LumenizeWorker subclass), not {cls!r}"
+            )
     return dict(bindings)
+
+
+_NODE_CLASSES: Final = ("LumenizeDO", "LumenizeWorker")
+
+
+def is_worker_class(cls: type) -> bool:
+    return getattr(cls, "_lmz_type", None) == "LumenizeWorker"
+
+
+@final
+class _Send:
+    """An outbound call held by the output gate until the writes before it are durable."""
+
+    __slots__ = ("_mesh", "_payload", "_reply", "_target")
+
+    def __init__(self, mesh: Mesh, target: Target, payload: bytes, reply: Reply) -> None:
+        self._mesh, self._target, self._payload, self._reply = mesh, target, payload, reply
+
+    def __call__(self) -> None:
+        try:
+            self._mesh._deliver(self._target, self._payload, self._reply)
+        except Exception as exc:  # overloaded, closed: the sender hears it as the outcome
+            self._reply.fail(exc)
+
+    def fail(self, error: BaseException) -> None:
+        self._reply.fail(error)

@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 import logging
-from typing import final
+from typing import TYPE_CHECKING, final
 
 import trio
 
 from .. import clone
 from .._exceptions import DataCloneError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 log = logging.getLogger("lumenize_trio")
 
 
 @final
 class Reply:
-    """A one-shot slot for the outcome of a call. The caller waits on it; the runtime fills it once."""
+    """A one-shot slot for the outcome of a call, filled once by the runtime.
 
-    __slots__ = ("_done", "_ok", "_payload", "_waiter")
+    Either a caller waits on it (:meth:`wait`), or it was made with ``on_done`` (a fire-and-forget
+    call), which is called with the encoded outcome instead. ``on_done`` runs in whatever task
+    fills the slot, so it must not block.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_done", "_ok", "_on_done", "_payload", "_waiter")
+
+    def __init__(self, on_done: Callable[[bool, bytes], None] | None = None) -> None:
         self._done = False
         self._ok = False
         self._payload = b""
         self._waiter: trio.lowlevel.Task | None = None  # the caller, while it waits
+        self._on_done = on_done
 
     def set(self, ok: bool, payload: bytes) -> None:
         """Fill the slot with an encoded outcome (see :func:`encode_outcome`). First fill wins."""
         if self._done:
             return
         self._done, self._ok, self._payload = True, ok, payload
+        if self._on_done is not None:
+            self._on_done(ok, payload)
+            return
         waiter, self._waiter = self._waiter, None
         if waiter is not None:
             trio.lowlevel.reschedule(waiter)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator
 
     from ._ids import ActorId
-    from ._mesh import Mesh
+    from ._mesh import Mesh, Target
 
 
 @final
@@ -55,24 +55,46 @@ _MAX_METHODS = 1024
 
 
 @final
-class PendingCall:
-    """A chain of operations on an actor, sent when awaited (extend it with ``.name`` or ``(...)``).
+class WorkerStub:
+    """A handle for calling a worker binding: ``await stub.method(*args)``, as for actors.
+
+    Each call runs on a fresh instance of the worker. ``stub.binding`` is the binding name.
 
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_builder", "_id", "_mesh")
+    __slots__ = ("_mesh", "binding")
 
-    def __init__(self, mesh: Mesh, actor_id: ActorId, builder: Continuation) -> None:
+    def __init__(self, mesh: Mesh, binding: str) -> None:
         self._mesh = mesh
-        self._id = actor_id
+        self.binding = binding
+
+    def __getattr__(self, name: str) -> PendingCall:
+        return PendingCall(self._mesh, self.binding, getattr(continuation(), name))
+
+    def __repr__(self) -> str:
+        return f"<WorkerStub {self.binding}>"
+
+
+@final
+class PendingCall:
+    """A chain of operations on a node, sent when awaited (extend it with ``.name`` or ``(...)``).
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_builder", "_mesh", "_target")
+
+    def __init__(self, mesh: Mesh, target: Target, builder: Continuation) -> None:
+        self._mesh = mesh
+        self._target = target
         self._builder = builder
 
     def __getattr__(self, name: str) -> PendingCall:
-        return PendingCall(self._mesh, self._id, getattr(self._builder, name))
+        return PendingCall(self._mesh, self._target, getattr(self._builder, name))
 
     def __call__(self, *args: object, **kwargs: object) -> PendingCall:
-        return PendingCall(self._mesh, self._id, self._builder(*args, **kwargs))
+        return PendingCall(self._mesh, self._target, self._builder(*args, **kwargs))
 
     def __await__(self) -> Generator[object, None, object]:
-        return self._mesh.call(self._id, chain_of(self._builder)).__await__()
+        return self._mesh.call(self._target, chain_of(self._builder)).__await__()

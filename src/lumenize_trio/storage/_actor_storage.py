@@ -14,6 +14,7 @@ from ._construct import NoPublicConstructor
 from ._core import StorageCore
 from ._kv import KvStorage, encode_value, utf8
 from ._limits import MAX_KEY_BYTES
+from ._schedules import ScheduleTable
 from ._schema import connect
 from ._sql import SqlStorage
 
@@ -99,12 +100,13 @@ class ActorStorage(metaclass=NoPublicConstructor):
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_core", "_kv", "_sql")
+    __slots__ = ("_core", "_kv", "_schedules", "_sql")
 
     def __init__(self, core: StorageCore) -> None:
         self._core = core
         self._kv = KvStorage._create(core)
         self._sql = SqlStorage._create(core)
+        self._schedules = ScheduleTable._create(core)
 
     # -- views and state ----------------------------------------------------------------------
 
@@ -117,6 +119,15 @@ class ActorStorage(metaclass=NoPublicConstructor):
     def sql(self) -> SqlStorage:
         """The SQL API."""
         return self._sql
+
+    @property
+    def schedules(self) -> ScheduleTable:
+        """The rows of ``self.svc.alarms`` (the reserved table ``__lmz_alarms``, made on first use).
+
+        For the runtime's alarms service, not user code: the service keeps the actor's alarm
+        armed for the earliest row, which writing rows directly would not.
+        """
+        return self._schedules
 
     @property
     def path(self) -> str | None:
@@ -173,7 +184,9 @@ class ActorStorage(metaclass=NoPublicConstructor):
         return result
 
     def delete_all(self) -> None:
-        """Delete every KV entry, every user table, index, view and trigger, and the alarm.
+        """Delete every KV entry, every user table, index, view and trigger, the alarm, and every
+        schedule of ``self.svc.alarms`` (they are the actor's data, and would have no alarm left
+        to fire them).
 
         Atomic, like any other write: it joins the open transaction and is undone if the turn
         fails. The runtime's metadata (:meth:`put_meta`) is kept: it describes the actor itself
@@ -186,6 +199,7 @@ class ActorStorage(metaclass=NoPublicConstructor):
         with core.savepoint():
             core.write("DELETE FROM main.__lmz_kv")
             core.write("DELETE FROM main.__lmz_alarm")
+            self._schedules.clear()
             deferred = core.query("PRAGMA defer_foreign_keys")[0][0]
             # With foreign keys enforced, dropping a parent table before its child would fail;
             # deferring the check to commit lets every table go, after which nothing is violated.

@@ -72,6 +72,9 @@ class StorageCore:
     committing: bool = False
     #: Why the open transaction was lost (Rule 4), or ``None``.
     lost: str | None = None
+    #: Whether the lazily created table ``__lmz_alarms`` exists, or ``None`` if unknown. Every
+    #: rollback forgets it (a rolled-back CREATE leaves no table); see ``_schedules.py``.
+    schedules_table: bool | None = None
     #: Runs every internal statement (one cursor reused: each is read to the end at once).
     cursor: sqlite3.Cursor = attrs.field(
         init=False, default=attrs.Factory(lambda self: self.conn.cursor(), takes_self=True)
@@ -183,6 +186,7 @@ class StorageCore:
                 self._control(f"ROLLBACK TO {name}")
                 self._control(f"RELEASE {name}")
                 self.dirty = dirty_before
+                self.schedules_table = None
             raise
         self.depth -= 1
         if not self.closed and self.lost is None:
@@ -229,6 +233,7 @@ class StorageCore:
         if not ok:
             self._control(_UNDO_TURN)
             self.dirty = self.dirty_before_turn
+            self.schedules_table = None
         self._control(_CLOSE_TURN)
         if not self.dirty:
             self.settle()
@@ -242,6 +247,7 @@ class StorageCore:
         if self.lost is not None:
             reason, self.lost = self.lost, None
             self._reset_state()
+            self.schedules_table = None
             raise StorageCommitError(
                 f"nothing was committed: uncommitted writes had already been lost ({reason})"
             )
@@ -283,6 +289,7 @@ class StorageCore:
                 self.close()
                 raise
         self._reset_state()
+        self.schedules_table = None
 
     def _reset_state(self) -> None:
         self.tx_open = False

@@ -14,10 +14,12 @@ from ._limits import (
     SQLITE_MAX_LIKE_PATTERN,
 )
 
-#: Tables the runtime owns. Keys are TEXT with SQLite's default BINARY collation, which compares
-#: the stored UTF-8 bytes with memcmp: exactly the platform's UTF-8 key order. WITHOUT ROWID
-#: clusters rows by key, so a ``list()`` is one ordered range scan.
-RESERVED_TABLES: Final = ("__lmz_kv", "__lmz_meta", "__lmz_alarm")
+#: Schema objects the runtime owns. Keys are TEXT with SQLite's default BINARY collation, which
+#: compares the stored UTF-8 bytes with memcmp: exactly the platform's UTF-8 key order. WITHOUT
+#: ROWID clusters rows by key, so a ``list()`` is one ordered range scan. The first three are made
+#: when a database is opened; ``__lmz_alarms`` and its index only when ``svc.alarms`` is first used
+#: (``_schedules.py``), so that cold activations of the many actors without schedules pay nothing.
+RESERVED_TABLES: Final = ("__lmz_kv", "__lmz_meta", "__lmz_alarm", "__lmz_alarms", "__lmz_alarms_time")
 
 _CREATE_TABLES: Final = (
     "CREATE TABLE IF NOT EXISTS main.__lmz_kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL) WITHOUT ROWID",
