@@ -201,3 +201,20 @@ async def test_unclonable_results_and_errors_still_answer_the_caller() -> None:
             await stub.unclonable_result()
         with pytest.raises(RemoteError, match="ValueError: with a lock inside"):
             await stub.unclonable_error()
+
+
+async def test_stub_method_builders_are_shared_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumenize_trio.ocan import chain_of, continuation
+    from lumenize_trio.runtime import _stub
+
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "a")
+        assert await stub.increment(1) == 1
+        assert _stub._METHODS["increment"] is stub.increment._builder  # made once, shared
+        monkeypatch.setattr(_stub, "_METHODS", {})
+        monkeypatch.setattr(_stub, "_MAX_METHODS", 0)
+        assert await stub.increment(1) == 2  # past the bound: made per call, not kept
+        assert _stub._METHODS == {}
+        assert chain_of(stub.increment(1)._builder) == chain_of(continuation().increment(1))
+        with pytest.raises(NotMeshCallableError):
+            stub._private  # noqa: B018 - refused by the builder, never kept

@@ -19,7 +19,7 @@ from lumenize_trio.storage import (
     StorageLimitError,
     open_actor_storage,
 )
-from lumenize_trio.storage._kv import prefix_upper_bound
+from lumenize_trio.storage._kv import check_key, key_size, prefix_upper_bound
 
 
 def utf8_sorted(keys: object) -> list[str]:
@@ -328,3 +328,26 @@ def test_kv_delete_many_of_missing_keys_leaves_nothing_to_commit(storage: ActorS
 
 def test_kv_repr(storage: ActorStorage) -> None:
     assert repr(storage.kv) == "<lumenize_trio.storage.KvStorage>"
+
+
+@given(
+    st.one_of(
+        st.text(max_size=20),
+        st.text(alphabet=st.characters(max_codepoint=127), min_size=2040, max_size=2056),
+        st.text(alphabet=st.characters(max_codepoint=127), max_size=8).map(lambda s: "__lmz" + s),
+        st.integers(),
+        st.binary(max_size=4),
+        st.just("é" * 1025),
+    )
+)
+def test_key_size_agrees_with_check_key(key: object) -> None:
+    """The ASCII fast path of key_size accepts exactly what check_key accepts, with its size."""
+    try:
+        expected: int | type[Exception] = len(check_key(key))
+    except Exception as exc:
+        expected = type(exc)
+    try:
+        got: int | type[Exception] = key_size(key)
+    except Exception as exc:
+        got = type(exc)
+    assert got == expected

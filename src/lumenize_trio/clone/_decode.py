@@ -22,6 +22,7 @@ imported by name and no user ``__init__`` runs. Work and memory stay proportiona
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Final, cast
@@ -54,9 +55,16 @@ def loads(data: bytes | bytearray | memoryview) -> object:
             unknown tag, a payload of the wrong shape, a class that is not registered, nesting
             deeper than the limit, trailing bytes). The cause carries cbor2's error, if any.
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if type(data) is bytes:
+        raw = data
+    elif isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data)
+    else:
         raise DataCloneError(f"loads() needs bytes, got {type(data).__name__}")
-    raw = bytes(data)
+    if len(raw) <= _SCALAR_MAX and raw:
+        value = _scalar(raw)
+        if value is not _NOT_SCALAR:
+            return value
     if not raw.startswith(_GRAPH_PREFIX):
         try:
             return _decode(raw, _ONE_PASS)
@@ -71,16 +79,81 @@ def loads(data: bytes | bytearray | memoryview) -> object:
         raise DataCloneError("value is nested too deeply to rebuild from this call depth") from None
 
 
+#: Documents at most this long are first tried as a lone scalar (:func:`_scalar`).
+_SCALAR_MAX: Final = 64
+_NOT_SCALAR: Final = object()
+_SIMPLE: Final[dict[int, object]] = {0xF4: False, 0xF5: True, 0xF6: None}
+_FLOATS: Final = {0xF9: struct.Struct(">e"), 0xFA: struct.Struct(">f"), 0xFB: struct.Struct(">d")}
+
+
+def _scalar(raw: bytes) -> object:
+    """Decode *raw* if it is exactly one int, text, byte string, bool, None or float; else a miss.
+
+    The fast path for the commonest small documents (a counter, a name, a flag), skipping the
+    decoder's set-up. It accepts only well-formed items with nothing after them and returns
+    :data:`_NOT_SCALAR` for anything else (including everything malformed), which then takes the
+    general path: it never decides an error, so the two paths cannot disagree on one.
+    """
+    head = raw[0]
+    major = head >> 5
+    info = head & 0x1F
+    if major == 7:
+        if head in _SIMPLE:
+            return _SIMPLE[head] if len(raw) == 1 else _NOT_SCALAR
+        codec = _FLOATS.get(head)
+        if codec is None or len(raw) != 1 + codec.size:
+            return _NOT_SCALAR
+        return codec.unpack_from(raw, 1)[0]
+    if major > 3:
+        return _NOT_SCALAR
+    if info < 24:
+        start, number = 1, info
+    elif info < 28:
+        start = 1 + (1 << (info - 24))
+        if len(raw) < start:
+            return _NOT_SCALAR
+        number = int.from_bytes(raw[1:start], "big")
+    else:
+        return _NOT_SCALAR
+    if major < 2:  # an unsigned or a negative integer
+        if len(raw) != start:
+            return _NOT_SCALAR
+        return number if major == 0 else -1 - number
+    if len(raw) != start + number:
+        return _NOT_SCALAR
+    if major == 2:
+        return raw[start:]
+    try:
+        return raw[start:].decode("utf-8")
+    except UnicodeDecodeError:
+        return _NOT_SCALAR
+
+
+#: Decoders that finished a decode cleanly, kept for reuse (making one costs more than a small
+#: decode), per table of tag decoders. A decoder is taken out while in use (``list.pop`` and
+#: ``append`` are atomic, so threads and nested decodes each get their own) and put back only
+#: after a successful decode; one that raised is dropped, whatever state it was left in.
+_IDLE_DECODERS: Final[dict[int, list[cbor2.CBORDecoder]]] = {}
+_MAX_IDLE_DECODERS: Final = 4
+
+
 def _decode(raw: bytes, decoders: dict[int, _Decoder]) -> object:
     stream = io.BytesIO(raw)
+    idle = _IDLE_DECODERS[id(decoders)]
     try:
-        value = cbor2.CBORDecoder(
+        decoder = idle.pop()
+    except IndexError:
+        decoder = cbor2.CBORDecoder(
             stream,
             semantic_decoders=decoders,
             tag_hook=_unknown_tag,
             max_depth=_CBOR_DEPTH,
             allow_duplicate_keys=False,
-        ).decode()
+        )
+    else:
+        decoder.fp = stream
+    try:
+        value = decoder.decode()
     except cbor2.CBORDecodeError as exc:
         cause = exc.__cause__
         if isinstance(cause, _NeedsGraph | DataCloneError):
@@ -90,6 +163,9 @@ def _decode(raw: bytes, decoders: dict[int, _Decoder]) -> object:
         raise DataCloneError(f"malformed clone: nesting deeper than {MAX_DEPTH} levels") from None
     if stream.tell() != len(raw):
         raise DataCloneError(f"malformed CBOR: {len(raw) - stream.tell()} trailing bytes after the value")
+    stream.close()  # the idle decoder keeps the stream: let it drop the input
+    if len(idle) < _MAX_IDLE_DECODERS:
+        idle.append(decoder)
     return value
 
 
@@ -254,6 +330,7 @@ _GRAPH_PASS: Final[dict[int, _Decoder]] = {
         )
     },
 }
+_IDLE_DECODERS.update({id(_ONE_PASS): [], id(_GRAPH_PASS): []})
 _GRAPH_PREFIX: Final = cbor2.dumps(cbor2.CBORTag(_tags.GRAPH, None))[:-1]
 _RAW: Final = frozenset({list, dict, tuple, cbor2.frozendict, _Ref, _Node, _GraphRoot})
 _CONTENTS_FIRST: Final = frozenset({_tags.TUPLE, _tags.FROZENSET, _tags.EXCEPTION})

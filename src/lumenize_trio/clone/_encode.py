@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
-from typing import cast
 
 import cbor2
 import httpx
@@ -38,7 +37,7 @@ def dumps(value: object) -> bytes:
         DataCloneError: something inside *value* cannot be cloned. The message names the path to
             it (``$.a[3].b``) and its type, and nothing has been written.
     """
-    if _is_plain(value):
+    if type(value) in ATOMS or _is_plain(value):
         try:
             return cbor2.dumps(value)
         except UnicodeEncodeError:
@@ -62,7 +61,7 @@ def _is_plain(value: object) -> bool:
     cls = type(value)
     if cls in ATOMS:
         return True
-    return (cls is dict or cls is list) and _plain_container(cast("_Plain", value), set(), 0)
+    return (cls is dict or cls is list) and _plain_container(value, set(), 0)  # type: ignore[arg-type]
 
 
 _Plain = dict[object, object] | list[object]
@@ -79,14 +78,14 @@ def _plain_container(obj: _Plain, seen: set[int], depth: int) -> bool:
                 return False
             kind = type(item)
             if kind not in ATOMS and not (
-                (kind is dict or kind is list) and _plain_container(cast("_Plain", item), seen, depth + 1)
+                (kind is dict or kind is list) and _plain_container(item, seen, depth + 1)  # type: ignore[arg-type]
             ):
                 return False
         return True
     for item in obj:
         kind = type(item)
         if kind not in ATOMS and not (
-            (kind is dict or kind is list) and _plain_container(cast("_Plain", item), seen, depth + 1)
+            (kind is dict or kind is list) and _plain_container(item, seen, depth + 1)  # type: ignore[arg-type]
         ):
             return False
     return True

@@ -68,8 +68,9 @@ def mesh(fn: F | None = None, /, *, guard: Guard | None = None) -> F | Callable[
 def _class_attribute(cls: type, name: str) -> object:
     """The class attribute *name* as defined (no descriptors run): a cheap ``getattr_static``."""
     for klass in cls.__mro__:
-        if name in klass.__dict__:
-            return klass.__dict__[name]
+        namespace = klass.__dict__
+        if name in namespace:
+            return namespace[name]
     return None
 
 

@@ -21,7 +21,15 @@ from . import _graph
 from ._format import describe
 from ._limits import MAX_ARGUMENT_DEPTH, MAX_ARGUMENTS, MAX_CHAIN_LENGTH, SCALARS
 from ._names import check_name
-from ._operations import Apply, Get, NestedChain, Operation, OperationChain, Verbatim
+from ._operations import (
+    Apply,
+    NestedChain,
+    Operation,
+    OperationChain,
+    Verbatim,
+    make_apply,
+    make_get,
+)
 
 T = TypeVar("T")
 
@@ -57,7 +65,7 @@ class Continuation:
     def __getattr__(self, name: str) -> Continuation:
         # Only called for names that normal lookup did not find, i.e. anything but the slot
         # and the dunders defined here.
-        return _extend(self, Get(check_name(name, "continuation")))
+        return _extend(self, make_get(check_name(name, "continuation")))
 
     def __call__(self, *args: object, **kwargs: object) -> Continuation:
         return _extend(self, _record_apply(args, kwargs))
@@ -119,8 +127,9 @@ def _record_apply(args: tuple[object, ...], kwargs: dict[str, object]) -> Apply:
     count = len(args) + len(kwargs)
     if count > MAX_ARGUMENTS:
         raise ChainError(f"a call may pass at most {MAX_ARGUMENTS} arguments (MAX_ARGUMENTS); got {count}")
+    # (From __call__, args is a tuple and kwargs a dict with str keys: no validator to run.)
     if SCALARS.issuperset(map(type, args)) and SCALARS.issuperset(map(type, kwargs.values())):
-        return Apply(args, kwargs)  # the common case: scalar arguments cannot hold a builder
+        return make_apply(args, kwargs)  # the common case: scalar arguments cannot hold a builder
     found = _graph.scan(
         (args, kwargs),
         _classify,
@@ -131,7 +140,7 @@ def _record_apply(args: tuple[object, ...], kwargs: dict[str, object]) -> Apply:
     if not found.leaves:
         # Nothing to convert: keep the caller's argument objects (identity matters for values
         # used as keys or compared with `is` by the callee).
-        return Apply(args, kwargs)
+        return make_apply(args, kwargs)
     markers: dict[int, NestedChain] = {}
 
     def to_marker(leaf: object) -> object:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final, final
 from .._exceptions import ChainError
 from . import _graph
 from ._limits import MAX_ARGUMENTS, MAX_CHAIN_LENGTH, SCALARS
-from ._names import check_receiver
+from ._names import check_receiver, receiver_refused, refused_receiver_error
 from ._operations import Apply, Get, NestedChain, OperationChain, Verbatim
 from ._plan import ChainPlan, Location, Plan, Step, make_plan
 
@@ -73,50 +73,78 @@ async def execute(
 
     .. versionadded:: 0.1
     """
-    plan = _simple_plan(chain) or make_plan(chain)
+    if not is_simple(chain):
+        plan = make_plan(chain)
+        if check_access is not None:
+            for chain_plan in plan.chains.values():
+                check_access(target, chain_plan.chain)
+        return await _Run(target, plan).chain(plan.root)
+    # A simple chain (the commonest call): validated by is_simple, nothing nested to plan or
+    # run first, and its arguments are passed as they are. The same walk as _Run.chain.
     if check_access is not None:
-        for chain_plan in plan.chains.values():
-            check_access(target, chain_plan.chain)
-    return await _Run(target, plan).chain(plan.root)
+        check_access(target, chain)
+    current = target
+    for index, op in enumerate(chain):
+        if type(op) is Get:
+            name = op.name
+            if receiver_refused(current, name):
+                raise refused_receiver_error(current, name, Location(None, index, op))
+            current = getattr(current, name)
+            continue
+        if not callable(current):
+            raise _not_callable(current, Location(None, index, op))
+        current = current(*op.args, **op.kwargs)
+        if type(current) not in _NEVER_AWAITABLE and inspect.isawaitable(current):
+            current = await current
+    return current
 
 
-_NO_MARKERS: Final = Step(_graph.Found(), [])  # shared: a step with no markers is never changed
+#: Exact types whose instances are never awaitable (a quick answer before inspect's).
+_NEVER_AWAITABLE: Final = SCALARS | {list, dict, tuple}
 
 
-def _simple_plan(chain: object) -> Plan | None:
-    """The plan of a chain whose arguments are all scalars, made without the general planner.
+def _not_callable(value: object, where: Location) -> ChainError:
+    return ChainError(f"{where}: cannot call a {type(value).__name__}, it is not callable")
 
-    Most calls look like this (``stub.method(1, "x")``); they hold no nested chain, so the
-    checks reduce to the shape, the limits and the names. Anything else returns ``None`` and
-    goes through :func:`make_plan`, which gives the precise error messages.
+
+def is_simple(chain: object) -> bool:
+    """Whether *chain* is valid and simple: its arguments are all scalars (so nothing is nested).
+
+    Most calls look like this (``stub.method(1, "x")``); the checks reduce to the shape, the
+    limits and the names, all done here. ``False`` means "look properly": such chains go through
+    :func:`make_plan`, which accepts or refuses them with the precise error message.
     """
     if type(chain) is not tuple or not 0 < len(chain) <= MAX_CHAIN_LENGTH:
-        return None
-    steps: dict[int, Step] = {}
-    for index, op in enumerate(chain):
-        kind = type(op)
-        if kind is Get:
-            name = getattr(op, "name", None)
-            if type(name) is not str or name.startswith("_") or not name.isidentifier():
-                return None
-        elif kind is Apply:
-            args = getattr(op, "args", None)
-            kwargs = getattr(op, "kwargs", None)
-            if (
-                type(args) is not tuple
-                or type(kwargs) is not dict
-                or len(args) + len(kwargs) > MAX_ARGUMENTS
-                or not SCALARS.issuperset(map(type, args))
-                or not SCALARS.issuperset(map(type, kwargs.values()))
-                or not all(type(key) is str for key in kwargs)
-            ):
-                return None
-            steps[index] = _NO_MARKERS
-        else:
-            return None
-    root = ChainPlan(chain, None)
-    root.steps = steps
-    return Plan(root, {id(chain): root})
+        return False
+    try:
+        for op in chain:
+            kind = type(op)
+            if kind is Get:
+                name = op.name
+                if type(name) is not str or name.startswith("_") or not name.isidentifier():
+                    return False
+            elif kind is Apply:
+                args = op.args
+                kwargs = op.kwargs
+                if (
+                    type(args) is not tuple
+                    or type(kwargs) is not dict
+                    or len(args) + len(kwargs) > MAX_ARGUMENTS
+                    or (args and not SCALARS.issuperset(map(type, args)))
+                    or (
+                        kwargs
+                        and not (
+                            SCALARS.issuperset(map(type, kwargs.values()))
+                            and all(type(key) is str for key in kwargs)
+                        )
+                    )
+                ):
+                    return False
+            else:
+                return False
+    except AttributeError:  # an operation decoded without one of its fields
+        return False
+    return True
 
 
 @final
@@ -140,10 +168,7 @@ class _Run:
                 continue
             assert type(op) is Apply  # the plan accepted nothing else
             if not callable(current):
-                raise ChainError(
-                    f"{Location(plan.owner, index, op)}: cannot call a "
-                    f"{type(current).__name__}, it is not callable"
-                )
+                raise _not_callable(current, Location(plan.owner, index, op))
             args, kwargs = await self._prepare(op, plan.steps[index])
             current = current(*args, **kwargs)
             if inspect.isawaitable(current):

@@ -48,23 +48,33 @@ def check_name(name: object, where: object) -> str:
     return name
 
 
+def receiver_refused(receiver: object, name: str) -> bool:
+    """Whether reading *name* from *receiver* would bypass rule 1 (rule 2)."""
+    return (
+        isinstance(receiver, _OPAQUE_TYPES)
+        or (isinstance(receiver, _SUSPENDABLE_TYPES) and name.startswith(_SUSPENDABLE_PREFIXES))
+        or (name in _STR_FORMATTERS and _is_str(receiver))
+        or (name in _FORMATTER_METHODS and _is_formatter(receiver))
+    )
+
+
+def refused_receiver_error(receiver: object, name: str, where: object) -> NotMeshCallableError:
+    """The error for a read :func:`receiver_refused` refuses."""
+    return NotMeshCallableError(
+        f"{where}: {name!r} of a {type(receiver).__name__} cannot be reached through a chain "
+        "(it would expose interpreter internals)",
+        name=name,
+    )
+
+
 def check_receiver(receiver: object, name: str, where: object) -> None:
     """Raise if reading *name* from *receiver* would bypass rule 1 (rule 2).
 
     Raises:
         NotMeshCallableError: naming the attribute and the receiver's type.
     """
-    if (
-        isinstance(receiver, _OPAQUE_TYPES)
-        or (isinstance(receiver, _SUSPENDABLE_TYPES) and name.startswith(_SUSPENDABLE_PREFIXES))
-        or (name in _STR_FORMATTERS and _is_str(receiver))
-        or (name in _FORMATTER_METHODS and _is_formatter(receiver))
-    ):
-        raise NotMeshCallableError(
-            f"{where}: {name!r} of a {type(receiver).__name__} cannot be reached through a chain "
-            "(it would expose interpreter internals)",
-            name=name,
-        )
+    if receiver_refused(receiver, name):
+        raise refused_receiver_error(receiver, name, where)
 
 
 def _is_str(receiver: object) -> bool:

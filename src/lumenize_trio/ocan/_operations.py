@@ -81,6 +81,33 @@ class Apply:
 #: One step of a chain.
 Operation: TypeAlias = Get | Apply
 
+_new = object.__new__
+_set_name = Get.__dict__["name"].__set__
+_set_args = Apply.__dict__["args"].__set__
+_set_kwargs = Apply.__dict__["kwargs"].__set__
+
+
+def make_get(name: str) -> Get:
+    """``Get(name)`` for a *name* already known to be exactly a ``str`` (the validator is skipped).
+
+    For the builder and the wire decoder, which have just checked the type; the result is equal to
+    ``Get(name)``. It validates nothing else, like ``Get(name)`` itself: names are checked by
+    :func:`execute`.
+    """
+    op = _new(Get)
+    _set_name(op, name)
+    return op
+
+
+def make_apply(args: tuple[object, ...], kwargs: dict[str, object]) -> Apply:
+    """``Apply(args, kwargs)`` for an exact ``tuple`` and an exact ``dict`` with ``str`` keys,
+    already checked by the caller (the validators are skipped; the result is equal)."""
+    op = _new(Apply)
+    _set_args(op, args)
+    _set_kwargs(op, kwargs)
+    return op
+
+
 #: A chain: the operations to apply, in order, starting from a target object. Always a tuple, so
 #: that a chain is immutable and crosses the clone as a tuple.
 OperationChain: TypeAlias = tuple[Operation, ...]

@@ -10,7 +10,7 @@ the shape and rebuilds the tuple of operations; :func:`execute` validates the re
 from __future__ import annotations
 
 from .._exceptions import ChainError
-from ._operations import Apply, Get, Operation, OperationChain
+from ._operations import Apply, Get, Operation, OperationChain, make_apply, make_get
 
 
 def to_wire(chain: OperationChain) -> list[list[object]]:
@@ -34,18 +34,22 @@ def from_wire(data: object) -> OperationChain:
     if type(data) is not list:
         raise ChainError(f"a chain on the wire is a list of operations, got {type(data).__name__}")
     ops: list[Operation] = []
-    for i, item in enumerate(data):
-        if type(item) is list and len(item) == 2 and item[0] == "get" and type(item[1]) is str:
-            ops.append(Get(item[1]))
-        elif (
-            type(item) is list
-            and len(item) == 3
-            and item[0] == "apply"
-            and type(item[1]) is list
-            and type(item[2]) is dict
-            and all(type(key) is str for key in item[2])
-        ):
-            ops.append(Apply(tuple(item[1]), item[2]))
-        else:
-            raise ChainError(f"operation {i} of a chain on the wire is malformed: {item!r:.80}")
+    for item in data:
+        # The types are checked here, so the operations are made without re-running attrs'
+        # validators (make_get/make_apply); execute() validates the rest.
+        if type(item) is list:
+            size = len(item)
+            if size == 2 and item[0] == "get" and type(item[1]) is str:
+                ops.append(make_get(item[1]))
+                continue
+            if (
+                size == 3
+                and item[0] == "apply"
+                and type(item[1]) is list
+                and type(item[2]) is dict
+                and all(type(key) is str for key in item[2])
+            ):
+                ops.append(make_apply(tuple(item[1]), item[2]))
+                continue
+        raise ChainError(f"operation {len(ops)} of a chain on the wire is malformed: {item!r:.80}")
     return tuple(ops)

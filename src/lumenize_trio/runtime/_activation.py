@@ -164,6 +164,10 @@ class Activation:
             while next_event is not None:
                 await self._turn(next_event)
                 next_event = self.gate.release()
+                if next_event is None:
+                    # The last turn of the burst has ended (with no checkpoint since: the same
+                    # time as stamping every turn's end, which only this one would keep).
+                    self.last_used = trio.current_time()
                 if next_event is None and not self.gate.held and self._parked is None and not self.closed:
                     # Idle: park, so the next event starts without spawning a task.
                     holding = False
@@ -210,7 +214,6 @@ class Activation:
         finally:
             current_turn.reset(token)
             self.running -= 1
-            self.last_used = trio.current_time()
             self._end_turn(turn)
 
     async def _start(self, turn: Turn) -> bool:

@@ -29,15 +29,16 @@ class Storage:
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_activation",)
+    __slots__ = ("_activation", "_kv")
 
     def __init__(self, activation: Activation) -> None:
         self._activation = activation
+        self._kv = activation.storage.kv  # an activation keeps its storage for life
 
     @property
     def kv(self) -> KvStorage:
         """Key-value storage: ``get``, ``put``, ``delete``, ``list`` (values are cloned)."""
-        return self._activation.storage.kv
+        return self._kv
 
     @property
     def sql(self) -> SqlStorage:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from ..ocan import chain_of, continuation
+from ..ocan import Continuation, chain_of, continuation
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from ..ocan import Continuation
     from ._ids import ActorId
     from ._mesh import Mesh, Target
 
@@ -38,10 +37,21 @@ class ActorStub:
         self.id = actor_id
 
     def __getattr__(self, name: str) -> PendingCall:
-        return PendingCall(self._mesh, self.id, getattr(continuation(), name))
+        builder = _METHODS.get(name)
+        if builder is None:
+            builder = getattr(_EMPTY, name)  # refuses private names
+            if len(_METHODS) < _MAX_METHODS:
+                _METHODS[name] = builder
+        return PendingCall(self._mesh, self.id, builder)
 
     def __repr__(self) -> str:
         return f"<ActorStub {self.id!r}>"
+
+
+# Builders are immutable, so ``continuation().name`` is made once per method name and shared.
+_EMPTY = continuation()
+_METHODS: dict[str, Continuation] = {}
+_MAX_METHODS = 1024
 
 
 @final

@@ -266,7 +266,7 @@ class ActorStorage(metaclass=NoPublicConstructor):
         """
         self._core.usable()
         key = _check_meta_key(key)
-        data = encode_value(len(key.encode("utf-8")), value, f"the metadata value for {key[:60]!r}")
+        data = encode_value(len(key.encode("utf-8")), value, key, "the metadata value")
         self._core.write("INSERT OR REPLACE INTO main.__lmz_meta (key, value) VALUES (?, ?)", (key, data))
         self._core.dirty = True
 

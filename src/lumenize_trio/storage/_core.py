@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from ._authorizer import UserSqlAuthorizer
 
 _TURN_SAVEPOINT: Final = "__lmz_turn"
+_OPEN_TURN: Final = f"SAVEPOINT {_TURN_SAVEPOINT}"
+_UNDO_TURN: Final = f"ROLLBACK TO {_TURN_SAVEPOINT}"
+_CLOSE_TURN: Final = f"RELEASE {_TURN_SAVEPOINT}"
 
 
 @final
@@ -75,6 +78,10 @@ class StorageCore:
     #: Bumped by every write to ``__lmz_alarms`` and every rollback, so a reader can tell that
     #: rows it read earlier may have changed.
     schedules_version: int = 0
+    #: Runs every internal statement (one cursor reused: each is read to the end at once).
+    cursor: sqlite3.Cursor = attrs.field(
+        init=False, default=attrs.Factory(lambda self: self.conn.cursor(), takes_self=True)
+    )
 
     # -- guards -----------------------------------------------------------------------------
 
@@ -86,12 +93,12 @@ class StorageCore:
 
     def usable(self) -> sqlite3.Connection:
         """The connection, if it is open and the transaction was not lost (Rule 4)."""
-        conn = self.check_open()
-        if self.lost is not None:
+        if self.closed or self.lost is not None:
+            self.check_open()
             raise StorageError(
                 f"uncommitted writes were lost ({self.lost}); call commit() or rollback() before using storage again"
             )
-        return conn
+        return self.conn
 
     def _check_no_block(self, operation: str) -> None:
         if self.depth:
@@ -107,6 +114,17 @@ class StorageCore:
         """Run an internal read and return all rows."""
         self.usable()
         return self._execute(sql, params).fetchall()
+
+    def read(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        """:meth:`query`, for a caller that has just called :meth:`usable`."""
+        return self._execute(sql, params).fetchall()
+
+    def written(self, sql: str, params: Sequence[object]) -> None:
+        """Run one internal write that certainly changes data (after :meth:`usable`); mark it dirty."""
+        if not self.tx_open or (self.turn_open and not self.turn_savepoint):
+            self.ensure_transaction()
+        self._execute(sql, params)
+        self.dirty = True
 
     def write(self, sql: str, params: Sequence[object] = ()) -> int:
         """Run an internal write inside the outer transaction; return the number of rows changed."""
@@ -129,7 +147,7 @@ class StorageCore:
         try:
             if many:
                 return self.conn.executemany(sql, params)  # type: ignore[arg-type]
-            return self.conn.execute(sql, params)
+            return self.cursor.execute(sql, params)
         except sqlite3.Error as exc:
             self.notice_lost_transaction(f"SQLite failed: {exc}")
             name = getattr(exc, "sqlite_errorname", None)
@@ -151,7 +169,7 @@ class StorageCore:
             self._control("BEGIN")
             self.tx_open = True
         if self.turn_open and not self.turn_savepoint:
-            self._control(f"SAVEPOINT {_TURN_SAVEPOINT}")
+            self._control(_OPEN_TURN)
             self.turn_savepoint = True
 
     @contextlib.contextmanager
@@ -195,7 +213,8 @@ class StorageCore:
     def begin_turn(self) -> None:
         """See :meth:`ActorStorage.begin_turn`."""
         self.usable()
-        self._check_no_block("begin_turn()")
+        if self.depth or self.committing:
+            self._check_no_block("begin_turn()")
         if self.turn_open:
             raise StorageError("begin_turn() called while a turn is open; call end_turn() first")
         self.turn_open = True  # the savepoint itself waits for the turn's first write
@@ -204,20 +223,23 @@ class StorageCore:
 
     def end_turn(self, ok: bool) -> None:
         """See :meth:`ActorStorage.end_turn`."""
-        self.check_open()
+        if self.closed:
+            self.check_open()
         if not self.turn_open:
             raise StorageError("end_turn() called without an open turn (call begin_turn() first)")
-        self._check_no_block("end_turn()")
+        if self.depth or self.committing:
+            self._check_no_block("end_turn()")
         self.turn_open = False
         opened, self.turn_savepoint = self.turn_savepoint, False
         if self.lost is not None or not opened:
             return  # nothing written (or lost with the transaction; commit() reports the loss)
         if not ok:
-            self._control(f"ROLLBACK TO {_TURN_SAVEPOINT}")
+            self._control(_UNDO_TURN)
             self.dirty = self.dirty_before_turn
             self.forget_schedules()
-        self._control(f"RELEASE {_TURN_SAVEPOINT}")
-        self.settle()
+        self._control(_CLOSE_TURN)
+        if not self.dirty:
+            self.settle()
 
     def commit(self) -> None:
         """See :meth:`ActorStorage.commit`."""

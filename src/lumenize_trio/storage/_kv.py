@@ -53,17 +53,29 @@ def check_key(key: object) -> bytes:
     return data
 
 
-def encode_value(key_size: int, value: object, what: str) -> bytes:
+def key_size(key: object) -> int:
+    """:func:`check_key`, returning the key's length in UTF-8 bytes (quick for ASCII keys)."""
+    if (
+        type(key) is str
+        and key.isascii()
+        and 0 < len(key) <= MAX_KEY_BYTES
+        and not key.startswith(RESERVED_PREFIX)
+    ):
+        return len(key)  # ASCII: one byte per character, nothing to refuse
+    return len(check_key(key))
+
+
+def encode_value(key_size: int, value: object, key: str, what: str = "the value") -> bytes:
     """Clone-encode ``value``; refuse it if key plus value exceed :data:`MAX_ENTRY_BYTES`.
 
     Raises:
         DataCloneError: the value cannot be cloned.
-        StorageLimitError: the entry is too large.
+        StorageLimitError: the entry is too large (the message names ``what`` and ``key``).
     """
     data = clone.dumps(value)
     if key_size + len(data) > MAX_ENTRY_BYTES:
         raise StorageLimitError(
-            f"{what} is too large: key plus encoded value may be at most {MAX_ENTRY_BYTES} bytes; this one is {key_size + len(data)}"
+            f"{what} for {key[:60]!r} is too large: key plus encoded value may be at most {MAX_ENTRY_BYTES} bytes; this one is {key_size + len(data)}"
         )
     return data
 
@@ -125,12 +137,14 @@ class KvStorage(metaclass=NoPublicConstructor):
         Raises:
             TypeError, ValueError, StorageLimitError, ReservedNameError: ``key`` is not a valid key.
         """
-        self._core.usable()
-        check_key(key)
-        rows = self._core.query(_GET, (key,))
+        core = self._core
+        core.usable()
+        key_size(key)
+        rows = core.read(_GET, (key,))
         if not rows:
             return default
-        return clone.loads(cast("bytes", rows[0][0]))
+        data: bytes = rows[0][0]  # type: ignore[assignment]  # the value column holds BLOBs
+        return clone.loads(data)
 
     def put(self, key: str, value: object) -> None:
         """Store ``value`` under ``key``, replacing any value there.
@@ -142,10 +156,10 @@ class KvStorage(metaclass=NoPublicConstructor):
             DataCloneError: ``value`` cannot be cloned.
             StorageLimitError: key plus encoded value exceed 2 MiB.
         """
-        self._core.usable()
-        data = encode_value(len(check_key(key)), value, f"the value for {key[:60]!r}")
-        self._core.write(_PUT, (key, data))
-        self._core.dirty = True
+        core = self._core
+        core.usable()
+        data = encode_value(key_size(key), value, key)
+        core.written(_PUT, (key, data))
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; return whether it was there.
@@ -194,10 +208,7 @@ class KvStorage(metaclass=NoPublicConstructor):
         if not isinstance(entries, Mapping):
             raise TypeError(f"put_many() takes a mapping of keys to values, not {type(entries).__name__}")
         keys = _batch(entries.keys(), "put_many()")
-        rows = [
-            (key, encode_value(len(key.encode("utf-8")), entries[key], f"the value for {key[:60]!r}"))
-            for key in keys
-        ]
+        rows = [(key, encode_value(len(key.encode("utf-8")), entries[key], key)) for key in keys]
         if not rows:
             return
         with self._core.savepoint():
