@@ -1179,12 +1179,6 @@ def test_schedule_table_without_a_mesh() -> None:
         assert table.get("b") == ScheduleRow(2, "b", 5.0, "scheduled", b"y", None, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime gap: when an alarm turn's commit fails, the actor is reset and its stored alarm "
-    "kept, but the mesh's AlarmScheduler already dropped its plan and nothing re-plans it until the "
-    "actor's next write commits (or a restart)",
-)
 async def test_a_failed_commit_of_a_run_fires_again_in_the_same_process(autojump_clock: Any) -> None:
     async with open_mesh(BINDINGS) as m:
         p = m.get("P", "p")

@@ -157,3 +157,16 @@ async def test_due_alarm_fires_after_restart(tmp_path: Any) -> None:
         await trio.sleep(0.5)  # the overdue alarm fires as the mesh starts
         runs = await m.get("A", "restart").runs()
         assert len(runs) == 1
+
+
+async def test_an_alarm_whose_turn_fails_to_commit_fires_again(autojump_clock: Any) -> None:
+    async with open_mesh({"A": Alarmed}) as m:
+        stub = m.get("A", "x")
+        when = await stub.arm(30)
+        m.fail_next_commit(stub, OSError("disk full"))
+        await trio.sleep(31)  # the alarm turn ran, its commit failed, the actor was reset
+        await trio.sleep(5)  # planned again a second later: it runs and commits
+        runs = await stub.runs()
+        assert len(runs) == 1  # the failed run's write was rolled back
+        assert runs[0][0] >= when + 1
+        assert await stub.alarm() is None

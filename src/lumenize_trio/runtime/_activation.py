@@ -327,6 +327,7 @@ class Activation:
             self.storage.rollback()
         except Exception:  # pragma: no cover - rollback after a failed commit is best effort
             log.exception("rollback after reset failed")
+        self.mesh.alarms.reset(self)
 
     # -- mesh awaits ---------------------------------------------------------------------------
 

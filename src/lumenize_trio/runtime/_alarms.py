@@ -95,6 +95,24 @@ class AlarmScheduler:
         elif self._planned.get(key, (None, 0))[0] != truth:
             self._plan(key, truth, 0)
 
+    def reset(self, activation: Activation) -> None:
+        """After the actor was reset (its uncommitted writes rolled back): plan its stored alarm.
+
+        The alarm may have been taken off the plan to fire, and the turn that fired it did not
+        commit; without this it would wait for the actor's next commit. It is planned no sooner
+        than a second from now, so a storage that keeps failing is not hammered.
+        """
+        key = _key(activation.id)
+        self._retrying.pop(key, None)
+        try:
+            truth = activation.storage.get_alarm()
+        except Exception:  # pragma: no cover - the storage closed itself after a failed rollback
+            return
+        if truth is None:
+            self._planned.pop(key, None)
+        elif key not in self._planned:
+            self._plan(key, max(truth, self._mesh.clock.now() + 1.0), 0)
+
     def retry(self, actor_id: ActorId, due: float, when: float, retry_count: int) -> None:
         """Plan a retry of the alarm due at *due* (its handler raised)."""
         key = _key(actor_id)
