@@ -4,11 +4,22 @@
 
 from __future__ import annotations
 
-from ._alarms_service import Schedule as Schedule
+from ._alarms_service import Alarms as Alarms, Schedule as Schedule
+from ._broadcast import Broadcast as Broadcast
 from ._do import LumenizeDO as LumenizeDO
 from ._lmz import Lmz as Lmz
 from ._mesh_decorator import check_mesh_access as check_mesh_access, mesh as mesh
 from ._services import Services as Services
 from ._worker import LumenizeWorker as LumenizeWorker
 
-__all__ = ["Lmz", "LumenizeDO", "LumenizeWorker", "Schedule", "Services", "check_mesh_access", "mesh"]
+__all__ = [
+    "Alarms",
+    "Broadcast",
+    "Lmz",
+    "LumenizeDO",
+    "LumenizeWorker",
+    "Schedule",
+    "Services",
+    "check_mesh_access",
+    "mesh",
+]

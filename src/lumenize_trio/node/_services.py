@@ -8,12 +8,14 @@ when it is first built.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, cast, final
 
 from .._exceptions import ServiceError, UnknownServiceError
 
 if TYPE_CHECKING:
     from ..runtime import Service
+    from ._alarms_service import Alarms
+    from ._broadcast import Broadcast
     from ._node import Node
 
 #: Services every mesh has (a mesh's own services of the same name replace them).
@@ -33,6 +35,17 @@ class Services:
         self._node = node
         self._built: dict[str, object] = {}
         self._building: list[str] = []
+
+    @property
+    def alarms(self) -> Alarms:
+        """Durable delay, datetime and cron schedules on the actor's alarm (actors only;
+        ``docs/alarms.md``)."""
+        return cast("Alarms", self.get("alarms"))
+
+    @property
+    def broadcast(self) -> Broadcast:
+        """Fan-out of one continuation to many nodes (``docs/mesh.md#broadcast``)."""
+        return cast("Broadcast", self.get("broadcast"))
 
     def __getattr__(self, name: str) -> object:
         if name.startswith("_"):
