@@ -24,10 +24,14 @@ builtin they resemble, so ``except TypeError`` keeps working for code that does 
     ├── NoCallContextError(…, LookupError)         call_context read outside a mesh call
     ├── ServiceError(…, RuntimeError)              a service cannot be built for this node
     │   └── UnknownServiceError(…, AttributeError) ``self.svc.<name>`` names no service
-    └── RedirectError                              a Browser would not follow a redirect
+    ├── RedirectError                              a Browser would not follow a redirect
+    ├── FetchError(…, ConnectionError)             a fetch definitely did not complete: safe to retry
+    │   └── FetchRefusedError(…, PermissionError)  the outbound policy refused the URL
+    └── FetchTimeoutError(…, TimeoutError)         no response before the deadline: the remote side may have acted
 
 Lifecycles of resources reuse Trio's ``ClosedResourceError`` and ``BrokenResourceError``; timeouts
-are the caller's own ``trio.TooSlowError``.
+are the caller's own ``trio.TooSlowError``, except that a proxy fetch, whose outcome arrives later as
+a value, reports its deadline as a :class:`FetchTimeoutError`.
 """
 
 from __future__ import annotations
@@ -280,3 +284,96 @@ class RedirectError(LumenizeError):
 
     .. versionadded:: 0.1
     """
+
+
+class FetchError(LumenizeError, ConnectionError):
+    """A fetch definitely did not complete: no response was delivered, and retrying is safe.
+
+    Raised (or delivered as the outcome of a proxy fetch) when the host could not be resolved,
+    the connection could not be made, the outbound policy refused the URL
+    (:class:`FetchRefusedError`), or the response was over the size limit. In all but the last
+    case the request never reached the remote side; a response over the limit means the remote
+    side did answer, so a request that is not idempotent may have had its effect. The message
+    says which; the underlying error, if any, is the ``__cause__``.
+
+    Args:
+        message: what went wrong.
+        url: the URL of the fetch (without user name and password).
+
+    Attributes:
+        url: the URL of the fetch (without user name and password), or ``None`` when unknown.
+
+    .. versionadded:: 0.1
+    """
+
+    url: str | None = None
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class FetchRefusedError(FetchError, PermissionError):
+    """The outbound policy refused the URL, so nothing was sent (SSRF defence).
+
+    Raised before any connection is made for a scheme other than ``http``/``https``, a URL
+    without a host, and a host that is, or resolves to, a loopback, private, link-local,
+    metadata or otherwise non-public address that the mesh's ``fetch_allow`` list does not
+    allow. The message names the host, the address and why, and says how to allow it.
+
+    Args:
+        message: what was refused and why.
+        url: the URL of the fetch (without user name and password).
+        host: the host of the URL.
+        address: the refused address, as text, when an address was refused.
+        reason: why, like ``"a private address (RFC 1918)"``.
+
+    Attributes:
+        host: the host of the URL, or ``None``.
+        address: the refused address as text (``"10.0.0.5"``), or ``None`` when the URL itself
+            was refused (a scheme, a missing host).
+        reason: why it was refused, or ``None``.
+
+    .. versionadded:: 0.1
+    """
+
+    host: str | None = None
+    address: str | None = None
+    reason: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        host: str | None = None,
+        address: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message, url=url)
+        self.host = host
+        self.address = address
+        self.reason = reason
+
+
+class FetchTimeoutError(LumenizeError, TimeoutError):
+    """The deadline of a fetch passed before a response arrived.
+
+    The request may have been sent, so the remote side may have acted on it: retry only
+    idempotent requests. (Compare :class:`FetchError`, which promises nothing was done.)
+
+    Args:
+        message: what timed out.
+        url: the URL of the fetch (without user name and password).
+
+    Attributes:
+        url: the URL of the fetch (without user name and password), or ``None`` when unknown.
+
+    .. versionadded:: 0.1
+    """
+
+    url: str | None = None
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
