@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from lumenize_trio import ActorResetError, LumenizeDO, mesh, open_mesh
 
@@ -178,3 +179,89 @@ async def test_leaving_the_mesh_with_turns_in_flight_does_not_hang(autojump_cloc
                     nursery.start_soon(call, "write")
                 await trio.sleep(0.5)
                 nursery.cancel_scope.cancel()
+
+
+class Sleepy(LumenizeDO):
+    """A quick writer, and turns that hold the gate across a non-mesh await."""
+
+    @mesh
+    def write(self, key: str) -> str:
+        self.ctx.storage.kv.put(key, True)
+        return key
+
+    @mesh
+    async def sleep_then_write(self, key: str, delay: float) -> str:
+        await trio.sleep(delay)  # not a mesh await: the gate stays shut
+        self.ctx.storage.kv.put(key, True)
+        return key
+
+    @mesh
+    async def write_then_sleep(self, key: str, delay: float) -> str:
+        self.ctx.storage.kv.put(key, True)
+        await trio.sleep(delay)
+        return key
+
+    @mesh
+    def keys(self) -> list[str]:
+        return sorted(self.ctx.storage.kv.list())
+
+
+async def _race(stub: Any, first: Any, second: Any) -> dict[str, object]:
+    """Queue *first* then *second* behind a turn that holds the gate for 1 s, so that the first's
+    commit is deferred for the second; their outcomes and reply times."""
+    outcomes: dict[str, object] = {}
+
+    async def run(name: str, call: Any) -> None:
+        try:
+            outcomes[name] = (await call, trio.current_time())
+        except Exception as exc:
+            outcomes[name] = (exc, trio.current_time())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run, "blocker", stub.sleep_then_write("z", 1))
+        await trio.testing.wait_all_tasks_blocked()  # each call is queued before the next is made
+        nursery.start_soon(run, "first", first)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(run, "second", second)
+    return outcomes
+
+
+async def test_a_deferred_commit_does_not_wait_for_a_sleeping_turn_that_has_not_written(
+    autojump_clock: Any,
+) -> None:
+    async with open_mesh({"S": Sleepy}) as m:
+        stub = m.get("S", "s")
+        await stub.keys()
+        start = trio.current_time()
+        outcomes = await _race(stub, stub.write("a"), stub.sleep_then_write("b", 100))
+        assert outcomes["blocker"] == ("z", start + 1)
+        assert outcomes["first"] == ("a", start + 1)  # committed while the second turn slept
+        assert outcomes["second"] == ("b", start + 101)
+        assert await stub.keys() == ["a", "b", "z"]
+
+
+async def test_a_deferred_commit_waits_for_a_turn_that_wrote_before_sleeping(autojump_clock: Any) -> None:
+    async with open_mesh({"S": Sleepy}) as m:
+        stub = m.get("S", "s")
+        await stub.keys()
+        start = trio.current_time()
+        outcomes = await _race(stub, stub.write("a"), stub.write_then_sleep("b", 100))
+        # The second turn's write shares the transaction: every reply waits for its end.
+        assert outcomes["blocker"] == ("z", start + 101)
+        assert outcomes["first"] == ("a", start + 101)
+        assert outcomes["second"] == ("b", start + 101)
+
+
+async def test_a_failed_early_commit_resets_the_actor_under_the_sleeping_turn(autojump_clock: Any) -> None:
+    async with open_mesh({"S": Sleepy}) as m:
+        stub = m.get("S", "s")
+        await stub.keys()
+        m.fail_next_commit(stub, OSError("disk full"))
+        outcomes = await _race(stub, stub.write("a"), stub.sleep_then_write("b", 100))
+        for name in ("blocker", "first", "second"):
+            error, _ = outcomes[name]  # type: ignore[misc]
+            # The early commit failed; the second turn outlived the reset: its reply is dropped.
+            assert isinstance(error, ActorResetError), name
+        assert await stub.keys() == []  # no write was committed
+        assert await stub.write("c") == "c"
+        assert await stub.keys() == ["c"]

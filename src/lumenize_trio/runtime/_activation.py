@@ -269,11 +269,22 @@ class Activation:
             turn.in_segment = False
             if turn.generation == self.generation:
                 self.storage.end_turn(ok)
+            elif self.storage.has_uncommitted_writes:
+                # The actor was reset under this suspended turn (a flush failed): it held the gate
+                # since, so whatever is uncommitted is its own, and must not be committed.
+                self.storage.rollback()
 
     # -- outputs and commits ----------------------------------------------------------------
 
     def output(self, deliver: Output) -> None:
-        """Release an output now, or hold it until the writes before it are durable."""
+        """Release an output now, or hold it until the writes before it are durable.
+
+        An output of a turn that outlived a reset of its actor is failed instead.
+        """
+        turn = current_turn.get()
+        if turn is not None and turn.generation != self.generation and turn.activation is self:
+            deliver.fail(ActorResetError("the actor was reset while this turn ran; its outputs are dropped"))
+            return
         if self.storage.has_uncommitted_writes:
             self._held.append(deliver)
         else:
@@ -317,6 +328,28 @@ class Activation:
         self.batch += 1
         if not (self.gate.has_waiters and self.batch < MAX_BATCH):
             self.commit()
+        elif self._held or self.storage.has_uncommitted_writes:
+            self.mesh.defer_commit(self)
+
+    def flush(self) -> None:
+        """Commit what finished turns left for a deferred commit, if the gate holder allows it.
+
+        Called by the mesh while every other task, the gate holder included, is suspended. A
+        deferred commit waits for the turns queued behind it; if one of those is suspended on
+        something that is not a mesh await (``trio.sleep``, I/O) before writing anything, the
+        replies of the turns before it would wait with it. With nothing of the holder's own in
+        the transaction, committing now is exactly the commit that was deferred.
+        """
+        storage = self.storage
+        if self.closed or self.mesh.stopping or not (self._held or storage.has_uncommitted_writes):
+            return
+        if storage.turn_has_writes:
+            return  # the holder's writes share the transaction: the commit waits for its end
+        reopen = storage.turn_open
+        if reopen:
+            storage.end_turn(True)  # nothing in it
+        if self.commit() and reopen:
+            storage.begin_turn()
 
     def reset(self) -> None:
         """Discard the instance (not storage): the next event constructs it again."""

@@ -55,6 +55,7 @@ class Mesh:
         "_closed",
         "_commit_faults",
         "_data_dir",
+        "_deferred",
         "_memory",
         "_namespaces",
         "_nursery",
@@ -62,6 +63,7 @@ class Mesh:
         "_pending",
         "_stats",
         "_wake_evictor",
+        "_wake_flusher",
         "alarms",
         "bindings",
         "clock",
@@ -104,6 +106,8 @@ class Mesh:
         self._pending: set[Reply] = set()  # calls waiting for a reply, failed if the mesh stops
         self._peak = 0  # most actors held at once since the dict was last compacted
         self._wake_evictor = trio.Event()
+        self._deferred: set[Activation] = set()  # actors whose commit waits for queued turns
+        self._wake_flusher = trio.Event()
         self.clock = MeshClock()
         self.random = random.Random()
         index_path = None if data_dir is None else data_dir / _INDEX_FILE
@@ -301,6 +305,25 @@ class Mesh:
 
     def counted_turn(self) -> None:
         self._stats.turns += 1
+
+    def defer_commit(self, activation: Activation) -> None:
+        """Note that *activation* deferred a commit (see :meth:`flush_deferred`)."""
+        self._deferred.add(activation)
+        self._wake_flusher.set()
+
+    async def flush_deferred(self) -> None:
+        """For the life of the mesh: offer every deferred commit a chance to go out early.
+
+        This task runs only when every other task is suspended, so a gate holder it looks at is
+        suspended too; :meth:`Activation.flush` commits if that holder has not written yet. A
+        burst of turns that never yield is not disturbed: it ends before this task runs.
+        """
+        while True:
+            await self._wake_flusher.wait()
+            self._wake_flusher = trio.Event()
+            deferred, self._deferred = self._deferred, set()
+            for activation in deferred:
+                activation.flush()
 
     def spawn(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
         self._nursery.start_soon(fn, *args)
@@ -511,6 +534,7 @@ async def open_mesh(
                 mesh.alarms.load()
                 nursery.start_soon(mesh.alarms.run)
                 nursery.start_soon(mesh.evict_idle)
+                nursery.start_soon(mesh.flush_deferred)
                 try:
                     yield mesh
                 except BaseException as exc:

@@ -155,6 +155,17 @@ class ActorStorage(metaclass=NoPublicConstructor):
         core = self._core
         return core.dirty or core.lost is not None
 
+    @property
+    def turn_open(self) -> bool:
+        """Whether :meth:`begin_turn` was called and :meth:`end_turn` not yet."""
+        return self._core.turn_open
+
+    @property
+    def turn_has_writes(self) -> bool:
+        """Whether the open turn has written (its savepoint is open)."""
+        core = self._core
+        return core.turn_open and core.turn_savepoint
+
     # -- user-facing operations ---------------------------------------------------------------
 
     def transaction_sync(self, fn: Callable[[], T]) -> T:
