@@ -1,4 +1,4 @@
-"""Tests for ``lumenize_trio.node._fetch_policy``: the outbound policy of proxy fetch (SSRF defence).
+"""Tests for ``lumenize_trio.runtime._fetch_policy``: the outbound policy of proxy fetch (SSRF defence).
 
 Names that must resolve to particular addresses (several answers, answers that change) use a fake
 resolver installed with :func:`trio.socket.set_custom_hostname_resolver`, Trio's own hook, so the
@@ -27,7 +27,7 @@ from hypothesis import given, strategies as st
 from tests.httpserver import app  # loaded by tests/conftest.py (tests/ is no package)
 
 from lumenize_trio import FetchError, FetchRefusedError, FetchTimeoutError, LumenizeError, clone
-from lumenize_trio.node._fetch_policy import (
+from lumenize_trio.runtime._fetch_policy import (
     FetchPolicy,
     PinnedTarget,
     pinned_request,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..runtime import Service
     from ._alarms_service import Alarms
     from ._broadcast import Broadcast
+    from ._fetch import Fetch
     from ._node import Node
 
 #: Services every mesh has (a mesh's own services of the same name replace them).
@@ -46,6 +47,12 @@ class Services:
     def broadcast(self) -> Broadcast:
         """Fan-out of one continuation to many nodes (``docs/mesh.md#broadcast``)."""
         return cast("Broadcast", self.get("broadcast"))
+
+    @property
+    def fetch(self) -> Fetch:
+        """Outbound HTTP off the actor's turn, its outcome delivered as a continuation (actors
+        only; ``docs/fetch.md``)."""
+        return cast("Fetch", self.get("fetch"))
 
     def __getattr__(self, name: str) -> object:
         if name.startswith("_"):
@@ -116,3 +123,12 @@ def _broadcast(node: Node) -> object:
 
 
 BUILTIN_SERVICES["broadcast"] = Service(_broadcast)
+
+
+def _fetch(node: Node) -> object:
+    from ._fetch import Fetch
+
+    return Fetch(node)  # type: ignore[arg-type]
+
+
+BUILTIN_SERVICES["fetch"] = Service(_fetch, requires="alarms", node_types="LumenizeDO")

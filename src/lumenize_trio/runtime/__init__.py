@@ -9,8 +9,14 @@ from __future__ import annotations
 from ._call_context import CallContext as CallContext, NodeIdentity as NodeIdentity
 from ._context import ActorContext as ActorContext, Storage as Storage, WorkerContext as WorkerContext
 from ._events import AlarmInfo as AlarmInfo
+from ._fetch_policy import FetchPolicy as FetchPolicy
 from ._ids import ActorId as ActorId, Namespace as Namespace
-from ._mesh import Mesh as Mesh, MeshStatistics as MeshStatistics, open_mesh as open_mesh
+from ._mesh import (
+    FetchOptions as FetchOptions,
+    Mesh as Mesh,
+    MeshStatistics as MeshStatistics,
+    open_mesh as open_mesh,
+)
 from ._service_spec import Service as Service
 from ._stub import ActorStub as ActorStub, PendingCall as PendingCall, WorkerStub as WorkerStub
 
@@ -20,6 +26,8 @@ __all__ = [
     "ActorStub",
     "AlarmInfo",
     "CallContext",
+    "FetchOptions",
+    "FetchPolicy",
     "Mesh",
     "MeshStatistics",
     "Namespace",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, final
 
 import attrs
 import trio
@@ -23,6 +23,7 @@ from ._call_context import CallContext, current_call_context, to_wire as context
 from ._clock import MeshClock
 from ._context import ActorContext, WorkerContext
 from ._events import CallEvent, decode_call, receive
+from ._fetcher import Fetcher, check_fetch_options
 from ._ids import ActorId, Namespace
 from ._outcome import Reply, encode_error, encode_outcome
 from ._service_spec import Service, check_services
@@ -32,10 +33,13 @@ from ._turns import current_turn
 if TYPE_CHECKING:
     import os
 
+    from ._fetch_policy import FetchPolicy
+
 #: Where a call goes: an actor, or a worker binding.
 Target = ActorId | str
 
 log = logging.getLogger("lumenize_trio")
+T = TypeVar("T")
 
 _DURABILITY: Final = ("full", "normal")
 #: Binding names the runtime keeps for its own workers.
@@ -56,6 +60,7 @@ class Mesh:
         "_commit_faults",
         "_data_dir",
         "_deferred",
+        "_fetcher",
         "_memory",
         "_namespaces",
         "_nursery",
@@ -68,6 +73,7 @@ class Mesh:
         "bindings",
         "clock",
         "durability",
+        "fetch_options",
         "idle_timeout",
         "max_open_databases",
         "max_queue",
@@ -81,6 +87,7 @@ class Mesh:
         bindings: Mapping[str, type],
         *,
         services: Mapping[str, Service],
+        fetch_options: FetchOptions,
         data_dir: Path | None,
         durability: Literal["full", "normal"],
         idle_timeout: float,
@@ -91,6 +98,8 @@ class Mesh:
         self.bindings = dict(bindings)
         self.workers = frozenset(name for name, cls in bindings.items() if is_worker_class(cls))
         self.services = dict(services)
+        self.fetch_options = fetch_options
+        self._fetcher: Fetcher | None = None
         self._data_dir = data_dir
         self.durability = durability
         self.idle_timeout = idle_timeout
@@ -217,12 +226,9 @@ class Mesh:
         """
         # Unclonable arguments fail here, before anything is sent.
         payload = clone.dumps([to_wire(chain), context_to_wire(context)])
-        turn = current_turn.get()
-        reopen = False
-        released = False
-        if turn is not None:
-            reopen = turn.in_segment
-            released = turn.activation.open_gate(turn)
+        return await self.mesh_await(self._send_and_wait, target, payload)
+
+    async def _send_and_wait(self, target: Target, payload: bytes) -> object:
         reply = Reply()
         self._pending.add(reply)
         try:
@@ -230,9 +236,6 @@ class Mesh:
             return await reply.wait()
         finally:
             self._pending.discard(reply)
-            # (Under block_concurrency_while the gate stayed shut and open_gate kept the savepoint.)
-            if turn is not None and released:
-                await turn.activation.close_gate(turn, reopen_segment=reopen)
 
     def send(
         self,
@@ -305,6 +308,37 @@ class Mesh:
 
     def counted_turn(self) -> None:
         self._stats.turns += 1
+
+    def fetcher(self) -> Fetcher:
+        """The mesh's fetch executors (made on first use). Not a checkpoint."""
+        if self._fetcher is None:
+            options = self.fetch_options
+            self._fetcher = Fetcher(
+                self, concurrency=options.concurrency, policy=options.policy, max_body=options.max_body
+            )
+        return self._fetcher
+
+    async def mesh_await(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
+        """``await fn(*args)`` as a mesh await: from inside a turn, the turn's writes so far are
+        committed first and its gate is open while it waits (unless in
+        ``block_concurrency_while``), then taken back in turn.
+
+        Raises:
+            ActorResetError: the commit before the await failed (the actor was reset).
+            Exception: whatever *fn* raises.
+
+        Cancellation: as *fn*; the gate is taken back before the cancellation propagates.
+        """
+        turn = current_turn.get()
+        if turn is None:
+            return await fn(*args)
+        reopen = turn.in_segment
+        released = turn.activation.open_gate(turn)
+        try:
+            return await fn(*args)
+        finally:
+            if released:
+                await turn.activation.close_gate(turn, reopen_segment=reopen)
 
     def defer_commit(self, activation: Activation) -> None:
         """Note that *activation* deferred a commit (see :meth:`flush_deferred`)."""
@@ -477,6 +511,10 @@ async def open_mesh(
     max_queue: int = 1000,
     max_open_databases: int | None = None,
     services: Mapping[str, Service | Callable[[Any], object]] | None = None,
+    fetch_concurrency: int = 64,
+    fetch_allow: Iterable[str] | FetchPolicy = (),
+    fetch_max_body: int = 16 * 2**20,
+    fetch_liveness: float = 5.0,
 ) -> AsyncIterator[Mesh]:
     """Run a mesh of actors for the duration of the ``async with`` block.
 
@@ -494,6 +532,15 @@ async def open_mesh(
             process's file-descriptor limit would not allow that many.
         services: extra services for ``self.svc``, by name: a :class:`Service`, or a factory
             ``factory(node) -> service`` (see ``docs/mesh.md#services``).
+        fetch_concurrency: outbound HTTP requests of ``svc.fetch`` in progress at once, mesh-wide.
+        fetch_allow: host names (``"api.internal"``, ``"*.corp.example"``), addresses and networks
+            (``"10.0.0.0/8"``) that ``svc.fetch`` may reach although they are not public; by
+            default loopback, private, link-local and metadata addresses are refused. A
+            :class:`FetchPolicy` may be given instead.
+        fetch_max_body: the largest response body ``svc.fetch`` reads, in bytes.
+        fetch_liveness: how often (seconds) an actor with pending fetches checks that an
+            executor still holds each of them; after a restart, pending fetches resume within
+            this time.
 
     Yields:
         The :class:`Mesh`.
@@ -504,6 +551,12 @@ async def open_mesh(
     """
     checked = _check_bindings(bindings)
     checked_services = check_services(services)
+    fetch_options = FetchOptions(
+        fetch_concurrency,
+        check_fetch_options(fetch_concurrency, fetch_allow, fetch_max_body, fetch_liveness),
+        fetch_max_body,
+        float(fetch_liveness),
+    )
     if durability not in _DURABILITY:
         raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
     if not (isinstance(idle_timeout, int | float) and idle_timeout > 0):
@@ -523,6 +576,7 @@ async def open_mesh(
             mesh = Mesh(
                 checked,
                 services=checked_services,
+                fetch_options=fetch_options,
                 data_dir=directory,
                 durability=durability,
                 idle_timeout=float(idle_timeout),
@@ -589,6 +643,24 @@ _NODE_CLASSES: Final = ("LumenizeDO", "LumenizeWorker")
 
 def is_worker_class(cls: type) -> bool:
     return getattr(cls, "_lmz_type", None) == "LumenizeWorker"
+
+
+@final
+@attrs.frozen
+class FetchOptions:
+    """The ``fetch_*`` options of a mesh (``mesh.fetch_options``).
+
+    .. versionadded:: 0.1
+    """
+
+    concurrency: int
+    """Outbound requests in progress at once, mesh-wide."""
+    policy: FetchPolicy
+    """Which hosts and addresses may be reached."""
+    max_body: int
+    """The largest response body read, in bytes."""
+    liveness: float
+    """Seconds between checks that every pending fetch is held by an executor."""
 
 
 @final

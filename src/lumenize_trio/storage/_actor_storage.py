@@ -281,6 +281,21 @@ class ActorStorage(metaclass=NoPublicConstructor):
         self._core.write("INSERT OR REPLACE INTO main.__lmz_meta (key, value) VALUES (?, ?)", (key, data))
         self._core.dirty = True
 
+    def list_meta(self, prefix: str) -> dict[str, object]:
+        """The runtime metadata values whose keys start with ``prefix`` (fresh copies), in key order.
+
+        Raises:
+            TypeError, ValueError: ``prefix`` is not a non-empty str of valid Unicode.
+        """
+        self._core.usable()
+        prefix = _check_meta_key(prefix)
+        # Keys are compared as UTF-8 bytes by SQLite's BINARY collation: [prefix, prefix + U+10FFFF).
+        rows = self._core.query(
+            "SELECT key, value FROM main.__lmz_meta WHERE key >= ? AND key < ? ORDER BY key",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return {cast("str", key): clone.loads(cast("bytes", value)) for key, value in rows}
+
     def delete_meta(self, key: str) -> bool:
         """Remove the runtime metadata value under ``key``; return whether it was there."""
         self._core.usable()
