@@ -138,22 +138,40 @@ class Named(LumenizeDO):
         )
 
     @mesh
+    def touch(self) -> None:
+        self.ctx.storage.kv.put("touched", True)
+
+    @mesh
     def spoil(self, key: str, value: str) -> None:
         self.ctx._activation.storage.put_meta(key, value)
 
 
-async def test_identity_is_stored_on_first_contact(tmp_path: Any) -> None:
+async def test_identity_is_stored_with_the_first_write(tmp_path: Any) -> None:
     async with open_mesh({"NAMED": Named}, data_dir=tmp_path) as m:
-        assert await m.get("NAMED", "alice").names() == ("LumenizeDO", "NAMED", "alice", "NAMED", "alice")
+        alice = m.get("NAMED", "alice")
+        # Known from how it was reached; nothing stored while the actor writes nothing.
+        assert await alice.names() == ("LumenizeDO", "NAMED", "alice", None, None)
+        await alice.touch()
+        assert await alice.names() == ("LumenizeDO", "NAMED", "alice", "NAMED", "alice")
         # Reached by id only: the name is unknown until someone uses it.
         fresh = m.namespace("NAMED").new_unique_id()
+        await m.get("NAMED", fresh).touch()
         assert await m.get("NAMED", fresh).names() == ("LumenizeDO", "NAMED", None, "NAMED", None)
-        # By id again after eviction, the stored name is known.
         alice_id = m.namespace("NAMED").id_from_name("alice")
         by_id = m.namespace("NAMED").id_from_string(alice_id.hex)
         assert by_id.name is None
     async with open_mesh({"NAMED": Named}, data_dir=tmp_path) as m:
+        # By id in a new process: the stored name is known.
         assert (await m.get("NAMED", by_id).names())[2] == "alice"
+        # An actor first reached by id learns its name when first reached by name (and writes).
+        named_later = m.namespace("NAMED").id_from_name("later")
+        await m.get("NAMED", m.namespace("NAMED").id_from_string(named_later.hex)).touch()
+    async with open_mesh({"NAMED": Named}, data_dir=tmp_path) as m:
+        later = m.namespace("NAMED").id_from_string(named_later.hex)
+        assert (await m.get("NAMED", later).names())[2:] == (None, "NAMED", None)
+        await m.get("NAMED", "later").touch()
+    async with open_mesh({"NAMED": Named}, data_dir=tmp_path) as m:
+        assert (await m.get("NAMED", later).names())[2:] == ("later", "NAMED", "later")
 
 
 async def test_an_identity_mismatch_refuses_the_actor(tmp_path: Any) -> None:

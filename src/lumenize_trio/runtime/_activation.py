@@ -31,7 +31,7 @@ import trio
 from .._exceptions import ActorResetError, OverloadedError, StorageCommitError
 from ._call_context import current_call_context
 from ._gate import InputGate
-from ._identity import stamp_identity
+from ._identity import INSTANCE_KEY, check_identity, write_identity
 from ._turns import Turn, current_turn
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ class Activation:
     __slots__ = (
         "_held",
         "_parked",
+        "_unstamped",
         "batch",
         "closed",
         "gate",
@@ -107,6 +108,7 @@ class Activation:
         self.gate: InputGate[Event] = InputGate()
         self.instance: object | None = None
         self.instance_name: str | None = actor_id.name  # the stored name once started
+        self._unstamped: list[tuple[str, str]] = []  # identity to store with the next commit
         self.start_error: BaseException | None = None
         self.generation = 0  # bumped on every reset; turns of an older generation are stale
         self.running = 0  # turns started and not finished (including those awaiting a mesh call)
@@ -237,7 +239,9 @@ class Activation:
         return True
 
     def _stamp_and_start(self) -> object:
-        self.instance_name = stamp_identity(self.storage, self.id)
+        self.instance_name, self._unstamped = check_identity(
+            self.storage, self.id.binding, self.instance_name
+        )
         on_start = getattr(self.instance, "on_start", None)
         return None if on_start is None else on_start()
 
@@ -289,6 +293,18 @@ class Activation:
             self._held.append(deliver)
         else:
             deliver()
+
+    def learn_name(self, name: str) -> None:
+        """The actor, known only by id so far, was reached by *name*: keep it (stored with the
+        next commit)."""
+        self.instance_name = name
+        self._unstamped.append((INSTANCE_KEY, name))
+
+    def before_commit(self) -> None:
+        """Inside a commit with writes, before ``COMMIT``: add the identity not stored yet."""
+        if self._unstamped and self.instance is not None:
+            write_identity(self.storage, self._unstamped)
+            self._unstamped = []
 
     def commit(self) -> bool:
         """Commit pending writes and release held outputs. False (and the actor reset) on failure."""

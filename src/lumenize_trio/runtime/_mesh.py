@@ -290,6 +290,8 @@ class Mesh:
         activation = self._activations.get(actor_id)
         if activation is not None:
             self._activations.move_to_end(actor_id)
+            if activation.instance_name is None and actor_id.name is not None:
+                activation.learn_name(actor_id.name)  # first reached by id, now by name
             return activation
         self._make_room()
         activation = Activation(self, actor_id, self._open_storage(actor_id))
@@ -387,6 +389,7 @@ class Mesh:
                 raise fault
             activation = self._activations.get(actor_id)
             if activation is not None:
+                activation.before_commit()
                 self.alarms.before_commit(activation)
 
         return before_commit

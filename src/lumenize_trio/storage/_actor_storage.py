@@ -156,6 +156,12 @@ class ActorStorage(metaclass=NoPublicConstructor):
         return core.dirty or core.lost is not None
 
     @property
+    def fresh(self) -> bool:
+        """Whether nothing was ever committed to this database: it was created by this open and
+        has had no commit with writes since. (Then there is nothing stored to read.)"""
+        return self._core.fresh
+
+    @property
     def turn_open(self) -> bool:
         """Whether :meth:`begin_turn` was called and :meth:`end_turn` not yet."""
         return self._core.turn_open
@@ -429,7 +435,7 @@ def open_actor_storage(
         if not target:
             raise ValueError("path must not be empty; pass None for an in-memory database")
     in_memory = target == ":memory:"
-    conn = connect(target, is_file=not in_memory, durability=durability, exclusive=exclusive)
+    conn, created = connect(target, is_file=not in_memory, durability=durability, exclusive=exclusive)
     authorizer = UserSqlAuthorizer()
     # Installed once for the connection's lifetime: installing an authorizer expires every
     # prepared statement, so toggling it per call would defeat the statement cache.
@@ -440,5 +446,6 @@ def open_actor_storage(
         path=None if in_memory else target,
         durability=durability,
         before_commit=before_commit,
+        fresh=created,
     )
     return ActorStorage._create(core)

@@ -56,6 +56,8 @@ class StorageCore:
     path: str | None
     durability: str
     before_commit: Callable[[], None] | None
+    #: Created by this open, and no commit with writes since.
+    fresh: bool = False
     closed: bool = False
     #: An outer ``BEGIN`` is open (as far as we know; Rule 4 checks SQLite's view).
     tx_open: bool = False
@@ -273,6 +275,7 @@ class StorageCore:
                 ) from exc
             raise
         self.committing = False
+        self.fresh = False
         self._reset_state()
 
     def rollback(self) -> None:

@@ -46,7 +46,9 @@ _CACHE_KIB: Final = 128
 CACHED_STATEMENTS: Final = 64
 
 
-def connect(target: str, *, is_file: bool, durability: str, exclusive: bool = True) -> sqlite3.Connection:
+def connect(
+    target: str, *, is_file: bool, durability: str, exclusive: bool = True
+) -> tuple[sqlite3.Connection, bool]:
     """Open and configure one actor database, creating the reserved tables if missing.
 
     Raises:
@@ -70,11 +72,11 @@ def connect(target: str, *, is_file: bool, durability: str, exclusive: bool = Tr
         raise StorageError(f"cannot open actor storage at {target!r}: {exc}") from exc
     try:
         _configure(conn, target, is_file=is_file, durability=durability, exclusive=exclusive)
-        _create_tables(conn, target)
+        created = _create_tables(conn, target)
     except BaseException:
         conn.close()
         raise
-    return conn
+    return conn, created
 
 
 def _configure(
@@ -113,7 +115,8 @@ def _configure(
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
 
 
-def _create_tables(conn: sqlite3.Connection, target: str) -> None:
+def _create_tables(conn: sqlite3.Connection, target: str) -> bool:
+    """Create the runtime's tables if needed; whether the database was new."""
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -133,6 +136,7 @@ def _create_tables(conn: sqlite3.Connection, target: str) -> None:
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
             conn.execute("COMMIT")
+            return bool(app_id == 0)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
