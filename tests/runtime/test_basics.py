@@ -218,3 +218,12 @@ async def test_stub_method_builders_are_shared_and_bounded(monkeypatch: pytest.M
         assert chain_of(stub.increment(1)._builder) == chain_of(continuation().increment(1))
         with pytest.raises(NotMeshCallableError):
             stub._private  # noqa: B018 - refused by the builder, never kept
+
+
+async def test_scalar_arguments_with_lone_surrogates_cross_intact() -> None:
+    # A call of scalar arguments takes the envelope's fast path; a str that UTF-8 cannot encode
+    # must still arrive exactly.
+    async with open_mesh({"COUNTER": Counter}) as m:
+        stub = m.get("COUNTER", "c")
+        assert await stub.remember("a\ud800b") == 1
+        assert await stub.recall() == ["a\ud800b"]
