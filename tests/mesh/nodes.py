@@ -6,6 +6,7 @@ from typing import Any
 
 import trio
 import trio.lowlevel
+import trio.testing
 
 from lumenize_trio import RESULT, CallContext, LumenizeDO, LumenizeWorker, NoCallContextError, clone, mesh
 
@@ -20,6 +21,17 @@ class Refused(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+
+def seen(tag: str) -> list[Any]:
+    """What nodes recorded under *tag*, in order."""
+    return [value for t, value in SEEN if t == tag]
+
+
+async def settle() -> None:
+    """Let fire-and-forget calls, their handlers and the calls those make run to completion."""
+    for _ in range(4):
+        await trio.testing.wait_all_tasks_blocked()
 
 
 def chain_names(context: CallContext) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import trio
@@ -43,31 +43,8 @@ from lumenize_trio.node import _broadcast
 from lumenize_trio.node._broadcast import HOP_BINDING, HOP_IDENTITY, ROUTE_TTL, hop_plan, split
 from lumenize_trio.ocan import Apply, Get, chain_of, continuation, to_wire
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-#: (tag, value) pairs recorded by the nodes below.
-SEEN: list[tuple[str, Any]] = []
-#: Events that ``Sub.hang`` waits for, by name.
-EVENTS: dict[str, trio.Event] = {}
-
-
-@pytest.fixture(autouse=True)
-def _clear() -> Iterator[None]:
-    SEEN.clear()
-    EVENTS.clear()
-    yield
-    SEEN.clear()
-    EVENTS.clear()
-
-
-def seen(tag: str) -> list[Any]:
-    return [value for t, value in SEEN if t == tag]
-
-
-async def settle() -> None:
-    for _ in range(4):
-        await trio.testing.wait_all_tasks_blocked()
+# SEEN holds (tag, value) pairs recorded by the nodes below; EVENTS the events Sub.hang waits for.
+from .nodes import EVENTS, SEEN, seen, settle
 
 
 def names(context: CallContext) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -22,27 +21,7 @@ from lumenize_trio import (
     open_mesh,
 )
 
-from .nodes import BINDINGS, SEEN, Bot, Echo, Refused, Room
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture(autouse=True)
-def _clear_seen() -> Iterator[None]:
-    SEEN.clear()
-    yield
-    SEEN.clear()
-
-
-def seen(tag: str) -> list[object]:
-    return [value for t, value in SEEN if t == tag]
-
-
-async def settle() -> None:
-    """Let fire-and-forget calls and their handlers run to completion."""
-    for _ in range(3):
-        await trio.testing.wait_all_tasks_blocked()
+from .nodes import BINDINGS, Bot, Echo, Refused, Room, seen, settle
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import pytest
 import trio
 import trio.testing
@@ -27,26 +25,7 @@ from lumenize_trio.runtime._call_context import (
     to_wire,
 )
 
-from .nodes import BINDINGS, SEEN, Bot, Echo, Room
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture(autouse=True)
-def _clear_seen() -> Iterator[None]:
-    SEEN.clear()
-    yield
-    SEEN.clear()
-
-
-def seen(tag: str) -> list[Any]:
-    return [value for t, value in SEEN if t == tag]
-
-
-async def settle() -> None:
-    for _ in range(3):
-        await trio.testing.wait_all_tasks_blocked()
+from .nodes import BINDINGS, SEEN, Bot, Echo, Room, seen, settle
 
 
 class Origin(LumenizeWorker):

@@ -11,12 +11,7 @@ import trio.testing
 from lumenize_trio import RESULT, LumenizeDO, LumenizeWorker, mesh, open_mesh
 from lumenize_trio.ocan import MAX_ARGUMENTS
 
-from .nodes import BINDINGS, Room
-
-
-async def settle() -> None:
-    for _ in range(3):
-        await trio.testing.wait_all_tasks_blocked()
+from .nodes import BINDINGS, Room, settle
 
 
 class Full(LumenizeDO):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import trio
@@ -23,23 +23,7 @@ from lumenize_trio import (
 )
 from lumenize_trio.runtime._identity import BINDING_KEY, INSTANCE_KEY
 
-from .nodes import BINDINGS, EVENTS, SEEN, Echo, Room
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@pytest.fixture(autouse=True)
-def _clear_seen() -> Iterator[None]:
-    SEEN.clear()
-    yield
-    SEEN.clear()
-
-
-async def settle() -> None:
-    for _ in range(3):
-        await trio.testing.wait_all_tasks_blocked()
-
+from .nodes import BINDINGS, EVENTS, SEEN, Echo, Room, settle
 
 # -- workers -------------------------------------------------------------------------------------
 
