@@ -31,6 +31,7 @@ import uuid
 from typing import TYPE_CHECKING, Final, final
 
 import httpx
+import trio
 
 from .._exceptions import ChainError, FetchTimeoutError
 from ..http import Request, Response
@@ -104,8 +105,11 @@ class Fetch:
         record = [checked, to_wire(chain), now + timeout, retries, retry_backoff]
         self._storage.put_meta(_PREFIX + request_id, record)
         self._ensure_liveness()
-        activation = self._activation
-        activation.output(_Submit(self, request_id, checked, now + timeout, retries, retry_backoff))
+        # Until its turn commits, the request is held by no executor: its key is reserved, so a
+        # liveness check in the same group commit does not take it for lost.
+        reservation = self._mesh.fetcher().in_flight[(self._actor_id, request_id)] = trio.CancelScope()
+        submit = _Submit(self, request_id, checked, now + timeout, retries, retry_backoff, reservation)
+        self._activation.output(submit)
         return request_id
 
     async def send(self, request: Request) -> Response:
@@ -237,17 +241,36 @@ class Fetch:
 class _Submit:
     """The output that hands a recorded request to the executors once its turn has committed."""
 
-    __slots__ = ("_backoff", "_deadline", "_fetch", "_id", "_request", "_retries")
+    __slots__ = ("_backoff", "_deadline", "_fetch", "_id", "_request", "_reservation", "_retries")
 
     def __init__(
-        self, fetch: Fetch, request_id: str, request: Request, deadline: float, retries: int, backoff: float
+        self,
+        fetch: Fetch,
+        request_id: str,
+        request: Request,
+        deadline: float,
+        retries: int,
+        backoff: float,
+        reservation: trio.CancelScope | None = None,
     ) -> None:
         self._fetch, self._id, self._request = fetch, request_id, request
         self._deadline, self._retries, self._backoff = deadline, retries, backoff
+        self._reservation = reservation
+
+    def _unreserve(self) -> None:
+        in_flight = self._fetch._mesh.fetcher().in_flight
+        key = (self._fetch._actor_id, self._id)
+        if self._reservation is not None and in_flight.get(key) is self._reservation:
+            del in_flight[key]
 
     def __call__(self) -> None:
         fetch = self._fetch
         mesh, actor_id, request_id = fetch._mesh, fetch._actor_id, self._id
+        self._unreserve()
+        if fetch._storage.get_meta(_PREFIX + request_id) is None:
+            # Its turn raised after recording it (the record was rolled back, the output is
+            # still released), or it was cancelled before it left: there is nothing to send.
+            return
 
         def deliver(outcome: Response | BaseException) -> None:
             try:
@@ -265,7 +288,7 @@ class _Submit:
         )
 
     def fail(self, error: BaseException) -> None:
-        pass  # the turn that recorded the request did not commit: there is no request
+        self._unreserve()  # the turn that recorded the request did not commit: there is no request
 
 
 @final

@@ -103,7 +103,8 @@ def _client(policy: FetchPolicy, concurrency: int) -> httpx.AsyncClient:
         keepalive_expiry=5.0,
         network_backend=_PolicyBackend(policy),
     )
-    return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False)
+    # No httpx timeouts (its default is 5 s): the deadline of each request is its only bound.
+    return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False, timeout=None)
 
 
 @final
@@ -191,21 +192,33 @@ class Fetcher:
                 # The policy backend's FetchError (refused, unresolvable) passes through httpx.
                 response = await client.send(request.to_httpx(), stream=True)
             except httpx.TransportError as exc:
-                raise FetchError(f"{request.method} {url} failed: {exc!r}", url=url) from exc
+                raise FetchError(f"{request.method} {url} failed: {exc!r}", url=url) from _detached(exc)
+            body = bytearray()
+            over = False
             try:
-                body = bytearray()
                 async for chunk in response.aiter_bytes():  # decoded: the cap bounds memory
+                    if over:
+                        continue
                     body += chunk
                     if len(body) > self.max_body:
-                        raise FetchError(
-                            f"the response from {url} is over fetch_max_body ({self.max_body} bytes); "
-                            "the server did answer, so a request that is not idempotent may have had its effect",
-                            url=url,
-                        )
+                        # Not a raise or break out of the loop, which would leave httpx's nested
+                        # stream generators suspended for the garbage collector (ResourceWarning):
+                        # closed, the stream ends the loop (with a read error).
+                        over = True
+                        await response.aclose()
             except httpx.TransportError as exc:
-                raise FetchError(f"reading the response of {url} failed: {exc!r}", url=url) from exc
+                if not over:
+                    raise FetchError(
+                        f"reading the response of {url} failed: {exc!r}", url=url
+                    ) from _detached(exc)
             finally:
                 await response.aclose()
+            if over:
+                raise FetchError(
+                    f"the response from {url} is over fetch_max_body ({self.max_body} bytes); "
+                    "the server did answer, so a request that is not idempotent may have had its effect",
+                    url=url,
+                )
         return Response(
             response.status_code,
             headers=response.headers,
@@ -264,6 +277,14 @@ class Fetcher:
             return False
         scope.cancel()
         return True
+
+
+def _detached(exc: httpx.TransportError) -> httpx.TransportError:
+    """A copy of *exc* without the ``httpx.Request`` it holds, which cannot be cloned: so the
+    :class:`FetchError` it causes can be stored and sent like any outcome."""
+    copy = type(exc)(str(exc))
+    copy.__cause__ = exc.__cause__
+    return copy
 
 
 def check_fetch_options(
