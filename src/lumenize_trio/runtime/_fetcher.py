@@ -197,35 +197,27 @@ class Fetcher:
             over = False
             try:
                 async for chunk in response.aiter_bytes():  # decoded: the cap bounds memory
-                    if over:
-                        continue
                     body += chunk
-                    if len(body) > self.max_body:
+                    if len(body) > self.max_body and not over:
                         # Not a raise or break out of the loop, which would leave httpx's nested
                         # stream generators suspended for the garbage collector (ResourceWarning):
-                        # closed, the stream ends the loop (with a read error).
+                        # closed, the stream ends the loop (at its end, or with a read error).
                         over = True
                         await response.aclose()
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # a network error, or a body that does not decode
                 if not over:
                     raise FetchError(
                         f"reading the response of {url} failed: {exc!r}", url=url
                     ) from _detached(exc)
             finally:
                 await response.aclose()
-            if over:
-                raise FetchError(
-                    f"the response from {url} is over fetch_max_body ({self.max_body} bytes); "
-                    "the server did answer, so a request that is not idempotent may have had its effect",
-                    url=url,
-                )
-        return Response(
-            response.status_code,
-            headers=response.headers,
-            content=bytes(body),
-            reason=response.reason_phrase or None,
-            url=response.url,
-        )
+        if over:
+            raise FetchError(
+                f"the response from {url} is over fetch_max_body ({self.max_body} bytes); "
+                "the server did answer, so a request that is not idempotent may have had its effect",
+                url=url,
+            )
+        return _value(response, bytes(body), url)
 
     # -- durable requests ----------------------------------------------------------------------
 
@@ -279,7 +271,21 @@ class Fetcher:
         return True
 
 
-def _detached(exc: httpx.TransportError) -> httpx.TransportError:
+def _value(response: httpx.Response, body: bytes, url: str) -> Response:
+    """The :class:`Response` of a response read in full, or :class:`FetchError` if it cannot be one."""
+    try:
+        return Response(
+            response.status_code,
+            headers=response.headers,
+            content=body,
+            reason=response.reason_phrase or None,
+            url=response.url,
+        )
+    except ValueError as exc:  # what h11 lets through and a Response refuses: a status over 599
+        raise FetchError(f"the response from {url} is not valid: {exc}", url=url) from exc
+
+
+def _detached(exc: httpx.RequestError) -> httpx.RequestError:
     """A copy of *exc* without the ``httpx.Request`` it holds, which cannot be cloned: so the
     :class:`FetchError` it causes can be stored and sent like any outcome."""
     copy = type(exc)(str(exc))
