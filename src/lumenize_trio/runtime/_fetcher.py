@@ -36,7 +36,7 @@ import httpcore
 import httpx
 import trio
 
-from .._exceptions import FetchError, FetchTimeoutError
+from .._exceptions import FetchError, FetchRefusedError, FetchTimeoutError
 from ..http import Request, Response
 from ._fetch_policy import FetchPolicy, resolve_target
 
@@ -171,6 +171,10 @@ class Fetcher:
             while True:
                 try:
                     response = await self._send_once(request, url)
+                except _Final as final:
+                    raise final.error from None  # another attempt would end the same way
+                except FetchRefusedError:
+                    raise
                 except FetchError:
                     if not self._retry(request, attempt, retries):
                         raise
@@ -212,12 +216,17 @@ class Fetcher:
             finally:
                 await response.aclose()
         if over:
-            raise FetchError(
-                f"the response from {url} is over fetch_max_body ({self.max_body} bytes); "
-                "the server did answer, so a request that is not idempotent may have had its effect",
-                url=url,
+            raise _Final(
+                FetchError(
+                    f"the response from {url} is over fetch_max_body ({self.max_body} bytes); "
+                    "the server did answer, so a request that is not idempotent may have had its effect",
+                    url=url,
+                )
             )
-        return _value(response, bytes(body), url)
+        try:
+            return _value(response, bytes(body), url)
+        except FetchError as exc:
+            raise _Final(exc) from None
 
     # -- durable requests ----------------------------------------------------------------------
 
@@ -256,6 +265,12 @@ class Fetcher:
                     outcome = await self.perform(request, deadline, retries, backoff)
                 except (FetchError, FetchTimeoutError) as exc:
                     outcome = exc
+                except Exception as exc:
+                    # Whatever else a server or a library can provoke must not reach the mesh's
+                    # nursery (it would stop every actor): it is this request's failure.
+                    log.exception("fetch of %s failed unexpectedly", request.url)
+                    url = str(request.url.copy_with(userinfo=b""))
+                    outcome = FetchError(f"{request.method} {url} failed unexpectedly: {exc!r}", url=url)
         finally:
             if self.in_flight.get(key) is scope:
                 del self.in_flight[key]
@@ -269,6 +284,15 @@ class Fetcher:
             return False
         scope.cancel()
         return True
+
+
+class _Final(Exception):
+    """Carries a FetchError that another attempt could not change (a body over the cap, an
+    invalid response) out of one attempt, past the retry loop."""
+
+    def __init__(self, error: FetchError) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def _value(response: httpx.Response, body: bytes, url: str) -> Response:
