@@ -291,8 +291,9 @@ class FetchError(LumenizeError, ConnectionError):
 
     Raised (or delivered as the outcome of a proxy fetch) when the host could not be resolved,
     the connection could not be made, the outbound policy refused the URL
-    (:class:`FetchRefusedError`), or the response was over the size limit. In all but the last
-    case the request never reached the remote side; a response over the limit means the remote
+    (:class:`FetchRefusedError`), or the response could not be taken: over the size limit, cut
+    off while it was read, a body that does not decode, an invalid status. In the first cases
+    the request never reached the remote side; when a response was being received, the remote
     side did answer, so a request that is not idempotent may have had its effect. The message
     says which; the underlying error, if any, is the ``__cause__``.
 
