@@ -31,6 +31,9 @@ class LumenizeDO(Node):
       override on an actor that uses ``svc.alarms`` must call ``await super().on_alarm(info)``.
     - ``on_before_call(self)`` (synchronous): runs before every call that arrives from outside
       the actor, before the method's guard; raise to refuse the call.
+    - ``on_request(self, request)``: an HTTP request routed to this actor by the edge
+      (``create_app``); returns a :class:`~lumenize_trio.Response`. Runs as a turn; the default
+      answers ``501``.
 
     Attributes:
         ctx: the :class:`~lumenize_trio.ActorContext` (``id``, ``storage``,

@@ -5,12 +5,16 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, TypeVar, overload
 
+from ..http import Response
 from ..ocan import Continuation, continuation
 from ._lmz import Lmz
 from ._mesh_decorator import check_mesh_access, mesh
 from ._services import Services
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from ..http import Request
     from ..ocan import OperationChain
     from ..runtime import Mesh
     from ..runtime._call_context import CallContext, NodeType
@@ -42,6 +46,18 @@ class Node:
         """A new continuation builder: ``self.ctn().method(args)`` records a call to send or
         store. *cls* only informs type checkers (the builder is typed as an instance of it)."""
         return continuation(cls)
+
+    def on_request(self, request: Request) -> Response | Awaitable[Response]:
+        """Answer an HTTP request the edge routed to this node (``lumenize_trio.create_app``).
+
+        Override it (``def`` or ``async def``) to serve HTTP; this default answers ``501 Not
+        Implemented``. On an actor it runs as a turn: the response leaves only once the turn's
+        writes are committed. *request* carries the full URL the client asked for (prefix,
+        binding and instance segments included) and no call context (``self.lmz.call_context``
+        raises). An exception, or a return value that is not a :class:`~lumenize_trio.Response`,
+        is logged and answered with a generic ``500``. See ``docs/edge.md``.
+        """
+        return Response(501, headers={"content-type": "text/plain; charset=utf-8"}, content="Not Implemented")
 
     @mesh
     def lmz_broadcast_result(self, token: object, settled: object, failures: object) -> None:

@@ -18,7 +18,9 @@ class LumenizeWorker(Node):
 
     Every call runs on a fresh instance, ``cls(ctx, env)``, in its own task: there is no input
     gate, no storage, no instance name and no alarm, so handlers may await freely (many calls
-    run at once). ``on_before_call(self)`` (synchronous) runs before every incoming call.
+    run at once). ``on_before_call(self)`` (synchronous) runs before every incoming call;
+    ``on_request(self, request)`` answers HTTP requests routed to the worker by the edge (the
+    default answers ``501``).
 
     Attributes:
         ctx: a :class:`~lumenize_trio.WorkerContext` (``binding``).
