@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
@@ -19,6 +20,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+# RFC 9110 §7.2 / RFC 3986 §3.2.2: uri-host [ ":" port ], a reg-name or an IP literal; nothing
+# that could end the authority (``/``, ``?``, ``#``, ``@``) and so change the URL the actor sees.
+_HOST: Final = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_~!$&'()*+,;=%]+)(:[0-9]{1,5})?")
 #: Response headers the server owns (framing); a response's own values are dropped.
 _FRAMING: Final = frozenset((b"content-length", b"transfer-encoding", b"connection", b"keep-alive"))
 
@@ -42,8 +46,14 @@ def raw_path(scope: Scope) -> bytes:
 
 def own_url(scope: Scope, headers: list[tuple[bytes, bytes]]) -> str:
     """The absolute URL the client asked for: scheme, ``Host`` (or the server address), raw
-    path and query string."""
+    path and query string.
+
+    Raises:
+        ValueError: the ``Host`` header is not a host with an optional port.
+    """
     host = next((value.decode("latin-1") for name, value in headers if name == b"host"), None)
+    if host and not _HOST.fullmatch(host):
+        raise ValueError(f"invalid Host header {host!r}")
     if not host:
         server = scope.get("server")
         if server and server[1] is not None:

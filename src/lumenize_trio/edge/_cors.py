@@ -144,7 +144,11 @@ def is_preflight(method: str, headers: httpx.Headers) -> bool:
 
 
 def preflight(cors: CorsPolicy | None, headers: httpx.Headers) -> Response:
-    """The edge's answer to a preflight: 204 with the CORS headers, or 403 without any."""
+    """The edge's answer to a preflight: 204 with what may be asked, or 403.
+
+    The origin's own headers (``Access-Control-Allow-Origin``, ``Vary``...) are added to it
+    like to any response (:func:`response_headers`): a refused origin gets none.
+    """
     origin = headers["origin"]
     method = headers["access-control-request-method"].strip().upper()
     if cors is None or not cors.allows(origin) or method not in cors.allow_methods:
@@ -158,15 +162,11 @@ def preflight(cors: CorsPolicy | None, headers: httpx.Headers) -> Response:
     else:
         asked = ", ".join(cors.allow_headers)
     out = [
-        ("access-control-allow-origin", origin),
         ("access-control-allow-methods", ", ".join(cors.allow_methods)),
         ("access-control-max-age", str(cors.max_age)),
-        ("vary", "Origin"),
     ]
     if asked:
         out.append(("access-control-allow-headers", asked))
-    if cors.allow_credentials:
-        out.append(("access-control-allow-credentials", "true"))
     return Response(204, headers=out)
 
 
