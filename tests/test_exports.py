@@ -14,6 +14,7 @@ PUBLIC_MODULES = [
     "lumenize_trio.clone",
     "lumenize_trio.http",
     "lumenize_trio.ocan",
+    "lumenize_trio.protocol",
     "lumenize_trio.storage",
     "lumenize_trio.runtime",
     "lumenize_trio.node",

@@ -6,7 +6,7 @@ References only ever point to earlier calls (the server connection refuses anyth
 the batch order is a valid order: :class:`BatchPlan` hands the calls out one at a time, in batch
 order, each with its ``CallRef`` markers already replaced by ``Verbatim`` copies of the results
 they name. A call that was refused, or that references a call that failed, is never handed out:
-it is answered with that error (the very exception object, so it is sent once) and the plan
+it is answered with that same exception and the plan
 moves on. The plan never awaits and never runs anything itself, so the same object drives an
 async server loop (``await execute(...)`` between ``next_call`` and ``succeed``/``fail``) and a
 synchronous one (:func:`run_batch`).
