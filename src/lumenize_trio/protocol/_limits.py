@@ -19,7 +19,7 @@ MAX_CALLS_PER_BATCH: Final = 100
 #: Seconds a client waits for the results of a batch before it gives its calls up.
 DEFAULT_BATCH_TIMEOUT: Final = 30.0
 
-#: Largest call id, downstream sequence number and close code value: 2**53 - 1, the largest
+#: Largest call id and downstream sequence number: 2**53 - 1, the largest
 #: integer a JavaScript peer holds exactly.
 MAX_ID: Final = 2**53 - 1
 
