@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "lumenize_trio.storage",
     "lumenize_trio.runtime",
     "lumenize_trio.node",
+    "lumenize_trio.edge",
 ]
 
 

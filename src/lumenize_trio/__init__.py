@@ -29,6 +29,7 @@ from ._exceptions import (
 )
 from ._version import __version__ as __version__
 from .clone import UNDEFINED as UNDEFINED, IdentityMap as IdentityMap
+from .edge import CorsPolicy as CorsPolicy, create_app as create_app, serve as serve
 from .http import Browser as Browser, CookieJar as CookieJar, Request as Request, Response as Response
 from .node import (
     LumenizeDO as LumenizeDO,
@@ -64,6 +65,7 @@ __all__ = [
     "CallContext",
     "ChainError",
     "CookieJar",
+    "CorsPolicy",
     "DataCloneError",
     "FetchError",
     "FetchPolicy",
@@ -97,9 +99,11 @@ __all__ = [
     "WorkerStub",
     "__version__",
     "clone",
+    "create_app",
     "http",
     "mesh",
     "ocan",
     "open_mesh",
+    "serve",
     "storage",
 ]

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, cast, final
 from urllib.parse import urlsplit
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve as hypercorn_serve
 
 from ..runtime import Mesh
 from ._app import EdgeApp
@@ -81,6 +79,10 @@ async def serve(
         raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
     if mesh.stopping:
         raise trio.ClosedResourceError("the mesh is closed")
+    # Late: Hypercorn (with h2 and wsproto) is only needed by programs that serve.
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.errorlog = server_log  # a logger object: Hypercorn installs no handler of its own
