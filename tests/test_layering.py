@@ -27,6 +27,7 @@ LAYERS = [
     "runtime",
     "node",
     "edge",
+    "rpc",
     "clients",
     "auth",
     "testing",

@@ -639,7 +639,7 @@ async def test_create_app_checks_its_arguments() -> None:
     async with open_mesh(BINDINGS) as mesh:
         with pytest.raises(TypeError, match="open Mesh"):
             create_app(object())  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="rpc= is not supported yet"):
+        with pytest.raises(TypeError, match="rpc must be an RpcPolicy"):
             create_app(mesh, rpc=object())
         with pytest.raises(TypeError, match="cors must be a CorsPolicy"):
             create_app(mesh, cors=["*"])  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final, final
+from typing import Final, Protocol, final
 
 import trio
 
@@ -58,6 +58,21 @@ BeforeRequest = Callable[[Request, Route], HookResult | Awaitable[HookResult]]
 BeforeConnect = Callable[[Request, Route], HookResult | Awaitable[HookResult]]
 
 
+class RpcEndpoint(Protocol):
+    """What an RPC policy mounts on an app (``lumenize_trio.rpc`` implements it): the paths it
+    claims, and how it serves them."""
+
+    def claims(self, scope: Scope) -> bool: ...  # pragma: no cover - a protocol
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...  # pragma: no cover
+
+
+class RpcMount(Protocol):
+    """An RPC policy (``lumenize_trio.rpc.RpcPolicy``): makes the endpoint of one app."""
+
+    def mount(self, app: EdgeApp) -> RpcEndpoint: ...  # pragma: no cover - a protocol
+
+
 @final
 class EdgeApp:
     """The ASGI 3 application made by :func:`create_app`; call it as ``await app(scope,
@@ -71,6 +86,7 @@ class EdgeApp:
 
     __slots__ = (
         "_router",
+        "_rpc",
         "cors",
         "fallback",
         "max_request_body",
@@ -97,6 +113,7 @@ class EdgeApp:
         self.on_before_connect = on_before_connect
         self.max_request_body = max_request_body
         self.fallback = fallback
+        self._rpc: RpcEndpoint | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope (``http``, ``websocket`` or ``lifespan``).
@@ -105,7 +122,9 @@ class EdgeApp:
         node, whose turn still runs to its end.
         """
         kind = scope["type"]
-        if kind == "http":
+        if self._rpc is not None and kind != "lifespan" and self._rpc.claims(scope):
+            await self._rpc(scope, receive, send)
+        elif kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
@@ -234,7 +253,7 @@ def create_app(
     cors: CorsPolicy | None = None,
     on_before_request: BeforeRequest | None = None,
     on_before_connect: BeforeConnect | None = None,
-    rpc: object = None,
+    rpc: RpcMount | None = None,
     max_request_body: int = DEFAULT_MAX_REQUEST_BODY,
     fallback: ASGIApp | None = None,
 ) -> EdgeApp:
@@ -255,19 +274,20 @@ def create_app(
             replace it, or None to let it through. An exception in it gives a generic 500.
         on_before_connect: the same for WebSocket upgrades. Checked now; WebSockets arrive
             in the next release, and until then every upgrade is refused (403).
-        rpc: must be ``None``: the RPC endpoint arrives with ``lumenize_trio.rpc``.
+        rpc: an RPC policy (``lumenize_trio.rpc.RpcPolicy()``) to mount the RPC endpoint at
+            ``[prefix]/__rpc/{binding}/{instance}`` (see ``docs/rpc.md``); ``None`` for none.
         max_request_body: the largest request body accepted, in bytes (413 beyond).
         fallback: an ASGI app for the requests the routes do not match (instead of a 404), to
             compose the edge with another app. It never sees ``lifespan``.
 
     Raises:
         TypeError: an argument of the wrong type (a hook that is not callable...).
-        ValueError: a malformed prefix, a bad body limit, or ``rpc`` given.
+        ValueError: a malformed prefix or a bad body limit.
     """
     if not isinstance(mesh, Mesh):
         raise TypeError(f"create_app() needs an open Mesh, not {type(mesh).__name__}")
-    if rpc is not None:
-        raise ValueError("rpc= is not supported yet: the RPC endpoint arrives with lumenize_trio.rpc")
+    if rpc is not None and not callable(getattr(rpc, "mount", None)):
+        raise TypeError(f"rpc must be an RpcPolicy or None, not {type(rpc).__name__}")
     if cors is not None and not isinstance(cors, CorsPolicy):
         raise TypeError(f"cors must be a CorsPolicy or None, not {type(cors).__name__}")
     for name, value in (
@@ -279,7 +299,7 @@ def create_app(
             raise TypeError(f"{name} must be callable or None, not {type(value).__name__}")
     if isinstance(max_request_body, bool) or not isinstance(max_request_body, int) or max_request_body < 0:
         raise ValueError(f"max_request_body must be a non-negative int of bytes, not {max_request_body!r}")
-    return EdgeApp(
+    app = EdgeApp(
         mesh,
         Router(mesh, check_prefix(prefix)),
         cors=cors,
@@ -288,3 +308,6 @@ def create_app(
         max_request_body=max_request_body,
         fallback=fallback,
     )
+    if rpc is not None:
+        app._rpc = rpc.mount(app)
+    return app
