@@ -52,6 +52,11 @@ class Calc(LumenizeDO):
         send_downstream(ids, self, payload, seq=seq)
 
     @mesh
+    def write_and_push(self, payload: object) -> None:
+        self.ctx.storage.kv.put("pushed", payload)
+        send_downstream(None, self, payload)
+
+    @mesh
     async def slow(self, seconds: float) -> str:
         import trio
 

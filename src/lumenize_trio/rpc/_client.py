@@ -25,9 +25,11 @@ import inspect
 import logging
 import math
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from contextlib import asynccontextmanager
 from typing import Final, Literal, final
+from urllib.parse import urlsplit
 
 import httpx
 import trio
@@ -109,9 +111,8 @@ class IssuedCall:
         self._error: BaseException | None = None
 
     def _settle(self, value: object, error: BaseException | None) -> None:
-        if not self._done.is_set():
-            self._value, self._error = value, error
-            self._done.set()
+        self._value, self._error = value, error
+        self._done.set()
 
     async def _wait(self) -> object:
         await self._done.wait()
@@ -324,25 +325,66 @@ class _Client:
         assert self.nursery is not None
         subprotocols = [] if self.client_id is None else [CLIENT_ID_SUBPROTOCOL + self.client_id]
         headers = [(k.encode(), v.encode()) for k, v in self.headers.items()]
+        # The stream is ours (not trio-websocket's connect_websocket_url), so that a refused
+        # upgrade closes it.
+        parts = urlsplit(self.url)
+        secure = parts.scheme == "wss"
+        host = parts.hostname or "localhost"
+        port = parts.port or (443 if secure else 80)
+        resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
         try:
-            return await trio_websocket.connect_websocket_url(
-                self.nursery,
-                self.url,
+            if secure:  # pragma: no cover - the tests serve plain HTTP
+                stream = await trio.open_ssl_over_tcp_stream(
+                    host, port, ssl_context=ssl.create_default_context()
+                )
+            else:
+                stream = await trio.open_tcp_stream(host, port)
+        except OSError as exc:
+            raise RpcConnectionError(int(CloseCode.GOING_AWAY), f"cannot connect: {exc!r}") from None
+        rejected: RpcConnectionError | None = None
+        try:
+            ws: trio_websocket.WebSocketConnection = await self.nursery.start(
+                self._hold, stream, parts.netloc, resource, subprotocols, headers
+            )
+            return ws
+        except* trio_websocket.ConnectionRejected as group:
+            refusal = _first(group)
+            assert isinstance(refusal, trio_websocket.ConnectionRejected)
+            body = (refusal.body or b"").decode(errors="replace")
+            rejected = RpcConnectionError(refusal.status_code, body)
+        except* (OSError, trio_websocket.HandshakeError) as group:  # pragma: no cover - a broken peer
+            rejected = RpcConnectionError(int(CloseCode.GOING_AWAY), f"cannot connect: {_first(group)!r}")
+        await trio.aclose_forcefully(stream)
+        raise rejected
+
+    async def _hold(
+        self,
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+        host: str,
+        resource: str,
+        subprotocols: list[str],
+        headers: list[tuple[bytes, bytes]],
+        *,
+        task_status: trio.TaskStatus[trio_websocket.WebSocketConnection] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Open a WebSocket on *stream* in a nursery of its own (trio-websocket raises a refused
+        upgrade in its reader task too) and keep it until it closes."""
+        async with trio.open_nursery() as nursery:
+            ws = await trio_websocket.wrap_client_stream(
+                nursery,
+                stream,
+                host,
+                resource,
                 subprotocols=subprotocols,
                 extra_headers=headers,
                 message_queue_size=16,
                 max_message_size=MAX_FRAME_SIZE,
             )
-        except trio_websocket.ConnectionRejected as exc:
-            body = (exc.body or b"").decode(errors="replace")
-            raise RpcConnectionError(exc.status_code, body) from None
-        except (OSError, trio_websocket.HandshakeError) as exc:
-            raise RpcConnectionError(int(CloseCode.GOING_AWAY), f"cannot connect: {exc!r}") from None
+            task_status.started(ws)
 
-    async def run_websocket(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Connect, read until the socket closes, and reconnect while the client wants it."""
-        ws = await self.connect()
-        task_status.started()
+    async def run_websocket(self, ws: trio_websocket.WebSocketConnection) -> None:
+        """Read *ws* until it closes, and reconnect while the client wants it."""
         delays = backoff_delays()
         while True:
             self.ws = ws
@@ -350,6 +392,9 @@ class _Client:
             self._wake.set()  # calls queued while disconnected leave now
             code, reason = await self._read(ws)
             self.ws = None
+            # trio-websocket's client waits for the server's TCP close and then leaves its socket
+            # open: close it ourselves (a no-op if it was closed).
+            await ws._close_stream()
             self._connected = trio.Event()
             error = RpcConnectionError(code, reason)
             self.fail_all(error)
@@ -420,6 +465,13 @@ class _Client:
                 await self.ws.aclose(int(CloseCode.NORMAL))
 
 
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _close(event: object) -> tuple[int, str]:
     if type(event) is Close:
         return event.code, event.reason
@@ -478,19 +530,29 @@ async def open_rpc_client(
         raise ValueError("on_downstream needs the websocket transport: HTTP has no server push")
     url = re.sub(r"^http", "ws", url) if transport == "websocket" else re.sub(r"^ws", "http", url)
     client = _Client(url, transport, client_id, on_downstream, on_close, headers, batch_timeout)
+    refused: RpcConnectionError | None = None
     async with trio.open_nursery() as nursery:
         client.nursery = nursery
-        try:
-            if transport == "websocket":
-                await nursery.start(client.run_websocket)
+        if transport == "websocket":
+            try:
+                ws = await client.connect()
+            except RpcConnectionError as exc:
+                refused = exc  # raised below, outside the nursery (not in an exception group)
             else:
-                client.http = httpx.AsyncClient(headers=client.headers)
-            nursery.start_soon(client.flusher)
-            nursery.start_soon(client.reaper)
-            yield RpcProxy(client)
-        finally:
-            with trio.CancelScope(shield=True):
-                await client.aclose()
-                if client.http is not None:
-                    await client.http.aclose()
-            nursery.cancel_scope.cancel()
+                client.ws = ws  # usable at once (run_websocket starts at the next checkpoint)
+                nursery.start_soon(client.run_websocket, ws)
+        else:
+            client.http = httpx.AsyncClient(headers=client.headers)
+        if refused is None:
+            try:
+                nursery.start_soon(client.flusher)
+                nursery.start_soon(client.reaper)
+                yield RpcProxy(client)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await client.aclose()
+                    if client.http is not None:
+                        await client.http.aclose()
+                nursery.cancel_scope.cancel()
+    if refused is not None:
+        raise refused
