@@ -486,12 +486,12 @@ async def test_request_body_limit_gives_413() -> None:
 
 
 async def test_websocket_scope_is_refused_before_upgrade() -> None:
-    """Until WebSockets are supported, an upgrade gets a 403 (404/400 for bad routes)."""
+    """An actor without on_connect refuses an upgrade with 403 (404/400 for bad routes)."""
     async with open_edge(BINDINGS) as edge:
         host, port = edge.client.base_url.host, edge.client.base_url.port
         assert port is not None
         for path, status, message in [
-            ("/store/a", 403, b"not yet supported"),
+            ("/store/a", 403, b"did not accept the WebSocket"),
             ("/nope/a", 404, b"Not Found"),
             ("/store", 400, b"needs /store/{instance}"),
         ]:
@@ -507,7 +507,7 @@ async def test_websocket_scope_is_refused_before_upgrade() -> None:
                     assert chunk, received
                     received += chunk
             assert received.startswith(f"HTTP/1.1 {status} ".encode())
-        assert STARTED == []
+        assert STARTED == ["a"]  # asked by its on_connect turn
 
 
 async def test_fallback_app_gets_unrouted_requests() -> None:

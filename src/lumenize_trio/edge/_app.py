@@ -14,8 +14,9 @@ Each request is handled in the task the server gives it, in this order:
    (``runtime._http_event``); a worker binding gets a fresh instance.
 6. *Send* the response, with the CORS headers of the policy.
 
-WebSocket scopes go through the same routing; until WebSocket support lands they are refused
-before the upgrade (403). ``lifespan`` is answered here.
+WebSocket scopes go through the same routing, then to ``_websocket`` (origin check,
+``on_before_connect``, the actor's ``on_connect`` as a turn, then the hibernatable connection).
+``lifespan`` is answered here.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ._asgi import (
 )
 from ._cors import CorsPolicy, is_preflight, preflight, response_headers
 from ._routing import Route, Router, RoutingError, check_prefix
+from ._websocket import serve_websocket
 
 log = logging.getLogger("lumenize_trio")
 
@@ -54,7 +56,7 @@ DEFAULT_MAX_REQUEST_BODY: Final = 100 * 2**20
 HookResult = Request | Response | None
 #: ``on_before_request(request, route)``: sync or async; a Response answers, a Request replaces.
 BeforeRequest = Callable[[Request, Route], HookResult | Awaitable[HookResult]]
-#: ``on_before_connect(request, route)``: the same, for WebSocket upgrades (not yet served).
+#: ``on_before_connect(request, route)``: the same, for WebSocket upgrades.
 BeforeConnect = Callable[[Request, Route], HookResult | Awaitable[HookResult]]
 
 
@@ -211,7 +213,8 @@ class EdgeApp:
         elif isinstance(route, RoutingError):
             status, text = route.status, str(route)
         else:
-            status, text = 403, "WebSockets are not yet supported by this server"
+            await serve_websocket(self, scope, receive, send, route)
+            return
         if "websocket.http.response" in scope.get("extensions", {}):
             body = text.encode()
             headers = [
@@ -272,8 +275,8 @@ def create_app(
         on_before_request: ``hook(request, route)``, sync or async, before a request reaches
             its node: return a Response to answer it (the node is not woken), a Request to
             replace it, or None to let it through. An exception in it gives a generic 500.
-        on_before_connect: the same for WebSocket upgrades. Checked now; WebSockets arrive
-            in the next release, and until then every upgrade is refused (403).
+        on_before_connect: the same for WebSocket upgrades, after the origin check and
+            before the actor's ``on_connect`` (see "WebSockets" in ``docs/edge.md``).
         rpc: an RPC policy (``lumenize_trio.rpc.RpcPolicy()``) to mount the RPC endpoint at
             ``[prefix]/__rpc/{binding}/{instance}`` (see ``docs/rpc.md``); ``None`` for none.
         max_request_body: the largest request body accepted, in bytes (413 beyond).

@@ -83,6 +83,10 @@ async def serve(
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
+    from ._hypercorn import report_close_codes
+
+    report_close_codes()  # on_close gets the client's close code (Hypercorn reports 1006)
+
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.errorlog = server_log  # a logger object: Hypercorn installs no handler of its own

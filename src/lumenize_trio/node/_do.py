@@ -9,9 +9,12 @@ from ._alarms_service import Alarms
 from ._node import Node
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ..ocan import OperationChain
     from ..runtime import ActorContext, AlarmInfo, Mesh
     from ..runtime._call_context import CallContext, NodeType
+    from ..runtime._websockets import WebSocket
 
 
 class LumenizeDO(Node):
@@ -34,6 +37,12 @@ class LumenizeDO(Node):
     - ``on_request(self, request)``: an HTTP request routed to this actor by the edge
       (``create_app``); returns a :class:`~lumenize_trio.Response`. Runs as a turn; the default
       answers ``501``.
+    - ``on_connect(self, ws, request)``, ``on_message(self, ws, message)``, ``on_close(self, ws,
+      code, reason, was_clean)``: a WebSocket routed to this actor by the edge, each a turn;
+      accept in ``on_connect`` with ``self.ctx.accept_websocket(ws, tags=[...])`` or return a
+      Response to refuse (an actor without ``on_connect`` refuses every upgrade with 403). See
+      "WebSockets" in ``docs/edge.md``; ``send``, ``send_downstream`` and
+      ``broadcast_downstream`` are the helpers.
 
     Attributes:
         ctx: the :class:`~lumenize_trio.ActorContext` (``id``, ``storage``,
@@ -72,6 +81,35 @@ class LumenizeDO(Node):
                 "on_alarm to handle it",
                 self.ctx.id.binding, self.ctx.id.name or self.ctx.id.hex, type(service).__name__,
             )  # fmt: skip
+
+    # -- WebSockets (docs/edge.md, "WebSockets") ---------------------------------------------
+
+    def send(self, ws: WebSocket, data: object) -> None:
+        """Send *data* on *ws* (``ws.send(data)``): a cloned value, or str/bytes on a raw socket.
+        Inside a turn it leaves once the turn's writes are committed."""
+        ws.send(data)
+
+    def send_downstream(self, client_ids: str | Iterable[str], data: object) -> int:
+        """Send *data* to every open socket of this actor whose client id (the
+        ``lmz.client-id.<id>`` subprotocol) is in *client_ids* (one id, or several). Returns
+        how many sockets it was sent to; closing sockets are skipped."""
+        wanted = {client_ids} if isinstance(client_ids, str) else set(client_ids)
+        return self._send_each((ws for ws in self.ctx.get_websockets() if ws.client_id in wanted), data)
+
+    def broadcast_downstream(self, data: object, exclude: str | Iterable[str] | None = None) -> int:
+        """Send *data* to every open socket of this actor, except those of the client ids in
+        *exclude* (one id, or several). Returns how many sockets it was sent to."""
+        skip = set() if exclude is None else {exclude} if isinstance(exclude, str) else set(exclude)
+        return self._send_each((ws for ws in self.ctx.get_websockets() if ws.client_id not in skip), data)
+
+    @staticmethod
+    def _send_each(sockets: Iterable[WebSocket], data: object) -> int:
+        sent = 0
+        for ws in sockets:
+            if ws.state == "open":
+                ws.send(data)
+                sent += 1
+        return sent
 
     def _lmz_mesh(self) -> Mesh:
         return self.env

@@ -9,11 +9,12 @@ from ._turns import MAX_BLOCK_DEPTH, current_turn
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from ..storage import KvStorage, SqlStorage
     from ._activation import Activation
     from ._ids import ActorId
+    from ._websockets import WebSocket
 
 T = TypeVar("T")
 
@@ -116,6 +117,49 @@ class ActorContext:
             raise
         finally:
             turn.block_depth -= 1
+
+    # -- hibernatable WebSockets (runtime._websockets; docs/edge.md) ---------------------------
+
+    def accept_websocket(
+        self, ws: WebSocket, *, tags: Iterable[str] = (), raw: bool = False, subprotocol: str | None = None
+    ) -> None:
+        """Accept *ws* (in ``on_connect``): the upgrade is answered once the turn's writes commit.
+
+        *tags* (at most 10 with the client id, which comes first; each at most 256 characters)
+        select sockets in :meth:`get_websockets`. A *raw* socket sends and receives str and bytes
+        frames as they are; otherwise messages are cloned values (binary frames). *subprotocol*
+        must be one the client offered; by default the first offered one that is not a client
+        id, else the client id entry.
+
+        Raises:
+            RuntimeError: outside one of this actor's turns.
+            ValueError, TypeError: bad tags or subprotocol, or *ws* already accepted or not this
+                actor's.
+            OverloadedError: the actor already holds 32,768 sockets.
+        """
+        from ._websockets import accept
+
+        accept(self._activation, ws, tags, raw, subprotocol)
+
+    def get_websockets(self, tag: str | None = None) -> list[WebSocket]:
+        """This actor's accepted sockets that are not closed (in accept order), or those with
+        *tag*. They survive the actor's eviction."""
+        return self._activation.mesh.websockets.sockets(self._activation.id, tag)
+
+    def set_websocket_auto_response(self, request: str | None = None, response: str | None = None) -> None:
+        """Have the edge answer a text message equal to *request* with *response* on every socket
+        of this actor, without a turn (the actor is not woken). ``None`` for both removes it.
+
+        Raises:
+            TypeError, ValueError: not two non-empty str of at most 2,048 characters.
+        """
+        from ._websockets import set_auto_response
+
+        set_auto_response(self._activation, request, response)
+
+    def get_websocket_auto_response(self) -> tuple[str, str] | None:
+        """The ``(request, response)`` pair set by :meth:`set_websocket_auto_response`, or None."""
+        return self._activation.mesh.websockets.auto_response(self._activation.id)
 
 
 @final

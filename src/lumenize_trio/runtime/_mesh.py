@@ -31,6 +31,7 @@ from ._outcome import Reply, encode_error, encode_outcome
 from ._service_spec import Service, check_services
 from ._stub import ActorStub, WorkerStub
 from ._turns import current_turn
+from ._websockets import WebSocketRegistry
 
 if TYPE_CHECKING:
     import os
@@ -81,6 +82,7 @@ class Mesh:
         "max_queue",
         "random",
         "services",
+        "websockets",
         "workers",
     )
 
@@ -120,6 +122,7 @@ class Mesh:
         self._deferred: set[Activation] = set()  # actors whose commit waits for queued turns
         self._wake_flusher = trio.Event()
         self.clock = MeshClock()
+        self.websockets = WebSocketRegistry()  # sockets outlive their actors' activations
         self.random = random.Random()
         index_path = None if data_dir is None else data_dir / _INDEX_FILE
         self.alarms = AlarmScheduler(self, open_actor_storage(index_path, durability=durability))
