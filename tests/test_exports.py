@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "lumenize_trio.runtime",
     "lumenize_trio.node",
     "lumenize_trio.edge",
+    "lumenize_trio.rpc",
 ]
 
 
