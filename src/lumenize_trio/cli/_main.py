@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ._demo import NAMES, run_demo
 from ._serve import FactoryError, load_factory, parse_bind, run_server
 
 if TYPE_CHECKING:
@@ -48,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
     )
+    demo = commands.add_parser(
+        "demo",
+        help="run the chat-room demo",
+        description=(
+            "Serve a chat-room actor over RPC (SQLite under --data-dir, or a temporary folder), "
+            "connect RPC clients that join, post and receive server-pushed messages, print the "
+            "transcript and a few figures, and exit."
+        ),
+    )
+    demo.add_argument("--data-dir", default=None, metavar="DIR", help="default: a temporary folder")
+    demo.add_argument("--clients", type=int, default=3, metavar="N", help="RPC clients, 1 to 8 (default 3)")
+    demo.add_argument("--messages", type=int, default=3, metavar="N", help="messages each posts (default 3)")
     return parser
 
 
@@ -59,7 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
-    # Only "serve" exists so far; "demo" and "bench" will be dispatched here too.
+    if args.command == "demo":
+        if not 1 <= args.clients <= len(NAMES) or not 1 <= args.messages <= 1000:
+            parser.error(f"--clients must be 1 to {len(NAMES)} and --messages 1 to 1000")
+        data_dir = None if args.data_dir is None else Path(args.data_dir)
+        trio.run(
+            partial(run_demo, data_dir=data_dir, clients=args.clients, messages=args.messages, out=sys.stdout)
+        )
+        return 0
     try:
         host, port = parse_bind(args.bind)
         data_dir = Path(args.data_dir)
