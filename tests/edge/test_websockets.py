@@ -11,7 +11,7 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from lumenize_trio import LumenizeDO, Request, Response, clone
+from lumenize_trio import LumenizeDO, LumenizeWorker, Request, Response, clone
 from lumenize_trio.edge import CorsPolicy
 
 from .helpers import open_edge
@@ -75,6 +75,12 @@ class Room(LumenizeDO):
                 ws.send(self.send_downstream(message["to"], message["data"]))
             elif op == "broadcast":
                 ws.send(self.broadcast_downstream(message["data"], exclude=message.get("exclude")))
+            elif op == "closew":
+                self.ctx.storage.kv.put("n", -5)
+                ws.close(4003, "never sent")
+            elif op == "sleep":
+                await trio.sleep(message["seconds"])
+                ws.send("slept")
             elif op == "raise":
                 self.ctx.storage.kv.put("n", -1)
                 raise RuntimeError("boom")
@@ -85,7 +91,52 @@ class Room(LumenizeDO):
         LOG.append(("close", code, reason, was_clean, ws.state))
 
 
-BINDINGS = {"ROOM": Room}
+class Probe(LumenizeDO):
+    """Checks the errors of the socket API inside on_connect, then accepts and reports them."""
+
+    async def on_connect(self, ws, request: Request) -> Response | None:
+        await trio.lowlevel.checkpoint()
+        if "wrong" in request.url.path:
+            return "not a response"  # type: ignore[return-value]
+        errors = []
+        other = type(ws)(self.env.namespace("PROBE").id_from_name("other"), ws._connection)
+        attempts = [
+            lambda: self.ctx.accept_websocket(object()),  # type: ignore[arg-type]
+            lambda: self.ctx.accept_websocket(other),
+            lambda: self.ctx.accept_websocket(ws, tags="abc"),
+            lambda: self.ctx.accept_websocket(ws, tags=[""]),
+            lambda: self.ctx.accept_websocket(ws, tags=["x" * 257]),
+            lambda: self.ctx.accept_websocket(ws, tags=[str(i) for i in range(11)]),
+            lambda: self.ctx.accept_websocket(ws, subprotocol="not offered"),
+            lambda: self.ctx.set_websocket_auto_response("ping", None),
+            lambda: self.ctx.set_websocket_auto_response("ping", "x" * 2049),
+        ]
+        for attempt in attempts:
+            try:
+                attempt()
+            except (TypeError, ValueError) as exc:
+                errors.append(type(exc).__name__)
+        self.ctx.accept_websocket(ws, tags=["a", "a", "b"], subprotocol=(ws.subprotocols or (None,))[0])
+        try:
+            self.ctx.accept_websocket(ws)
+        except ValueError as exc:
+            errors.append(str(exc))
+        ws.send(errors)
+        self.ctx.set_websocket_auto_response("p", "q")
+        self.ctx.set_websocket_auto_response()
+        return None
+
+
+class Broken(LumenizeDO):
+    def on_start(self) -> None:
+        raise RuntimeError("cannot start")
+
+
+class Echo(LumenizeWorker):
+    pass
+
+
+BINDINGS = {"ROOM": Room, "PROBE": Probe, "BROKEN": Broken, "ECHO": Echo}
 
 
 def url(edge: Any, path: str) -> str:
@@ -101,14 +152,14 @@ async def put(ws: Any, value: object) -> None:
     await ws.send_message(clone.dumps(value))
 
 
-async def rejected(edge: Any, path: str, headers: str = "") -> tuple[int, bytes]:
+async def rejected(edge: Any, path: str, headers: str = "", host_header: str = "") -> tuple[int, bytes]:
     """Ask for an upgrade by hand (trio-websocket leaks the socket of a rejected handshake):
     the status and body of the refusal."""
     host, port = edge.url.removeprefix("http://").split(":")
     stream = await trio.open_tcp_stream(host, int(port))
     async with stream:
         await stream.send_all(
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {host_header or f'{host}:{port}'}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
             f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{headers}\r\n".encode()
         )
         received = b""
@@ -180,7 +231,8 @@ async def test_refusals_before_the_upgrade() -> None:
 
 
 async def test_on_before_connect_hook() -> None:
-    def hook(request: Request, route: Any) -> Response | Request | None:
+    async def hook(request: Request, route: Any) -> Response | Request | None:
+        await trio.lowlevel.checkpoint()
         if "deny" in request.url.path:
             return Response(401, content="no")
         if "swap" in request.url.path:
@@ -333,6 +385,11 @@ async def test_limits(monkeypatch: pytest.MonkeyPatch) -> None:
             with pytest.raises(ConnectionClosed) as info:
                 await a.get_message()
             assert info.value.reason.code == 1009
+        async with open_websocket_url(url(edge, "/room/l")) as a:
+            await a.send_message(b"y" * 1001)
+            with pytest.raises(ConnectionClosed) as info:
+                await a.get_message()
+            assert info.value.reason.code == 1009
 
 
 async def test_socket_api_errors() -> None:
@@ -376,3 +433,97 @@ async def test_socket_api_errors() -> None:
         assert sink.frames[:2] == ["t", b"b"]
         assert len(sink.frames) == 4
         assert "api" in repr(ws)
+
+
+async def test_a_thousand_sockets_on_one_actor() -> None:
+    async with open_edge(BINDINGS, mesh_options={"max_queue": 2000}) as edge:
+        ready = 0
+        done = trio.Event()
+        target = url(edge, "/room/many?tags=many")
+
+        connecting = trio.Semaphore(50)  # under Hypercorn's listen backlog (100)
+
+        async def client(i: int, nursery_done: trio.Event) -> None:
+            nonlocal ready
+            await connecting.acquire()
+            async with open_websocket_url(target, subprotocols=[f"lmz.client-id.c{i}"]) as ws:
+                connecting.release()
+                ready += 1
+                if ready == 1000:
+                    done.set()
+                assert await get(ws) == "to all"
+                await nursery_done.wait()
+
+        finished = trio.Event()
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for i in range(1000):
+                    nursery.start_soon(client, i, finished)
+                await done.wait()
+                actor = edge.mesh.namespace("ROOM").id_from_name("many")
+                assert len(edge.mesh.websockets.sockets(actor, "many")) == 1000
+                async with open_websocket_url(url(edge, "/room/many")) as sender:
+                    await put(sender, {"op": "broadcast", "data": "to all", "exclude": None})
+                    assert await get(sender) == "to all"
+                    assert await get(sender) == 1001
+                finished.set()
+
+
+async def test_socket_api_errors_inside_a_turn() -> None:
+    async with open_edge(BINDINGS) as edge:
+        async with open_websocket_url(url(edge, "/probe/p"), subprotocols=["chat"]) as ws:
+            assert await get(ws) == [
+                "TypeError", "ValueError", "TypeError", "TypeError", "ValueError", "ValueError",
+                "ValueError", "TypeError", "ValueError", "this WebSocket is already accepted",
+            ]  # fmt: skip
+            assert ws.subprotocol == "chat"
+            actor = edge.mesh.namespace("PROBE").id_from_name("p")
+            assert edge.mesh.websockets.sockets(actor)[0].tags == ("a", "b")
+            await ws.send_message("no on_message: ignored")
+            await ws.send_message("p")  # the auto-response was removed: a turn, no answer
+        assert (await rejected(edge, "/probe/wrong"))[0] == 500
+        assert (await rejected(edge, "/broken/b"))[0] == 500  # on_start raised
+        assert (await rejected(edge, "/echo/x"))[0] == 400  # a worker holds no sockets
+        assert (await rejected(edge, "/room/r", host_header="a b"))[0] == 400
+        assert (await rejected(edge, "/room/r", "Origin: https://x.example\r\n", host_header="a b"))[0] == 403
+
+
+async def test_a_dropped_close_and_overload() -> None:
+    async with (
+        open_edge(BINDINGS, mesh_options={"max_queue": 1}) as edge,
+        open_websocket_url(url(edge, "/room/o")) as a,
+        open_websocket_url(url(edge, "/room/o")) as b,
+        open_websocket_url(url(edge, "/room/o")) as c,
+    ):
+        edge.mesh.fail_next_commit(edge.mesh.namespace("ROOM").id_from_name("o"), OSError("disk"))
+        await put(a, {"op": "closew"})  # the close is dropped with the write: still open
+        await put(a, {"op": "count"})
+        assert await get(a) == 1
+        await put(a, {"op": "sleep", "seconds": 0.3})
+        await trio.sleep(0.05)
+        await put(b, {"op": "count"})  # queued behind a's turn
+        await trio.sleep(0.05)
+        await put(c, {"op": "count"})  # the queue is full: closed with 1013
+        with pytest.raises(ConnectionClosed) as info:
+            await c.get_message()
+        assert info.value.reason.code == 1013
+        assert await get(a) == "slept"
+        assert await get(b) == 2
+
+
+def test_registry_bookkeeping() -> None:
+    from lumenize_trio.runtime import Namespace
+    from lumenize_trio.runtime._websockets import WebSocket, WebSocketRegistry
+
+    registry = WebSocketRegistry()
+    actor = Namespace("X").id_from_name("a")
+    ws = WebSocket(actor, None)  # type: ignore[arg-type]
+    registry.remove(ws)  # unknown: nothing
+    registry.set_auto_response(actor, ("a", "b"))
+    assert len(registry) == 1
+    assert registry.auto_response(actor) == ("a", "b")
+    registry.set_auto_response(actor, None)
+    assert len(registry) == 0
+    assert registry.count(actor) == 0
+    ws.state = "closed"
+    ws.deliver("dropped")  # a closed socket writes nothing (there is no connection here)
