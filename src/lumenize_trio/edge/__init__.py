@@ -3,7 +3,8 @@
 ``create_app(mesh)`` routes ``/{binding}/{instance}[/rest]`` to ``on_request`` of the actor (as
 a turn: the response leaves after its writes commit), with CORS and a pre-request hook;
 ``await nursery.start(serve, mesh, app, port=0)`` serves it with Hypercorn in the mesh's Trio
-run. WebSockets and RPC arrive in the next part. See ``docs/edge.md``.
+run. The same routes take hibernatable WebSockets (``on_connect``/``on_message``/``on_close``
+on the actor, sockets kept by the mesh across evictions). See ``docs/edge.md``.
 """
 
 from __future__ import annotations
