@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import bench_alarms, bench_broadcast, bench_clone, bench_fetch, bench_mesh, bench_runtime
+from . import bench_alarms, bench_broadcast, bench_clone, bench_edge, bench_fetch, bench_mesh, bench_runtime
 
 if TYPE_CHECKING:
     from ._harness import Result
@@ -24,6 +24,7 @@ SUITES = {
     "alarms": bench_alarms.run,
     "broadcast": bench_broadcast.run,
     "fetch": bench_fetch.run,
+    "edge": bench_edge.run,
 }
 
 

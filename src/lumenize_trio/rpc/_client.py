@@ -218,6 +218,7 @@ class _Client:
         self._wake = trio.Event()
         self._connected = trio.Event()
         self._deadline_changed = trio.Event()
+        self._reaper_until = math.inf  # when the reaper wakes up next, by itself
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -268,10 +269,13 @@ class _Client:
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
-            if self.transport == "websocket":
+            if self.transport == "websocket" and not self._connected.is_set():
                 await self._connected.wait()
             while (data := self.conn.data_to_send(trio.current_time())) is not None:
-                self._deadline_changed.set()
+                if self._reaper_until == math.inf:
+                    # Deadlines only grow, so the reaper needs waking only when it sleeps with
+                    # none (not once per batch: that would cost a task switch per round trip).
+                    self._deadline_changed.set()
                 if self.ws is not None:
                     # A closed socket: the reader sees the close and fails these calls.
                     with contextlib.suppress(trio_websocket.ConnectionClosed):
@@ -284,7 +288,8 @@ class _Client:
         """Fail the calls of every batch whose deadline passed with ``trio.TooSlowError``."""
         while True:
             deadline = self.conn.next_deadline()
-            with trio.move_on_at(math.inf if deadline is None else deadline):
+            self._reaper_until = math.inf if deadline is None else deadline
+            with trio.move_on_at(self._reaper_until):
                 await self._deadline_changed.wait()
             self._deadline_changed = trio.Event()
             for call_id in self.conn.expired(trio.current_time()):

@@ -1,0 +1,141 @@
+"""Edge benchmarks: RPC round trips over loopback WebSocket and HTTP, against bare servers.
+
+Each figure is measured in the same process and run as its baseline:
+
+1. **RPC over WebSocket.** ``await actor.echo(i)`` in a loop through ``open_rpc_client`` to an
+   actor served by ``create_app(mesh, rpc=RpcPolicy())`` under Hypercorn, vs a bare
+   trio-websocket echo server and client exchanging one small binary message per round trip.
+2. **RPC over HTTP.** The same calls with ``transport="http"`` (one POST per call), vs a bare
+   Hypercorn ASGI "hello" app and a warm ``httpx.AsyncClient`` doing one POST per round trip.
+
+Both sides of each pair run in this process, so the figure includes the client's own cost.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import trio
+import trio_websocket
+
+from lumenize_trio import LumenizeDO, create_app, mesh, open_mesh, serve
+from lumenize_trio.rpc import RpcPolicy, open_rpc_client
+
+from ._harness import Result
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+ROUND_TRIPS = 2000
+
+
+class Echo(LumenizeDO):
+    @mesh
+    def echo(self, value: object) -> object:
+        return value
+
+
+async def _timed(n: int, one: Callable[[int], Awaitable[object]]) -> float:
+    for i in range(20):  # warm up
+        await one(i)
+    start = time.perf_counter()
+    for i in range(n):
+        await one(i)
+    return n / (time.perf_counter() - start)
+
+
+async def _rpc(transport: str, n: int) -> float:
+    async with open_mesh({"ECHO": Echo}) as m, trio.open_nursery() as nursery:
+        host, port = await nursery.start(partial(serve, m, create_app(m, rpc=RpcPolicy()), port=0))
+        url = f"http://{host}:{port}/__rpc/echo/e"
+        async with open_rpc_client(url, transport=transport) as actor:  # type: ignore[arg-type]
+            rate = await _timed(n, actor.echo)
+        nursery.cancel_scope.cancel()
+        return rate
+
+
+async def _bare_websocket(n: int) -> float:
+    async def handler(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(
+            partial(trio_websocket.serve_websocket, handler, "127.0.0.1", 0, ssl_context=None)
+        )
+        port = server.port
+        async with trio_websocket.open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
+
+            async def one(i: int) -> object:
+                await ws.send_message(b"\x82\x01\x00")
+                return await ws.get_message()
+
+            rate = await _timed(n, one)
+        nursery.cancel_scope.cancel()
+        return rate
+
+
+async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+async def _bare_http(n: int) -> float:
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.errorlog = None
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(hypercorn_serve, _hello, config, mode="asgi"))  # type: ignore[arg-type]
+        url = binds[0]
+        async with httpx.AsyncClient() as client:
+            rate = await _timed(n, lambda i: client.post(url, content=b"\x82\x01\x00"))
+        nursery.cancel_scope.cancel()
+        return rate
+
+
+def bench_rpc() -> list[Result]:
+    ws_bare = max(trio.run(_bare_websocket, ROUND_TRIPS) for _ in range(2))
+    ws_ours = max(trio.run(_rpc, "websocket", ROUND_TRIPS) for _ in range(2))
+    http_bare = max(trio.run(_bare_http, ROUND_TRIPS // 4) for _ in range(2))
+    http_ours = max(trio.run(_rpc, "http", ROUND_TRIPS // 4) for _ in range(2))
+    return [
+        Result(
+            "edge: RPC round trip over loopback WebSocket (actor echo)",
+            "calls/s",
+            ws_ours,
+            {"bare trio-websocket echo, same process": ws_bare},
+            ">= 0.5x the bare WebSocket echo",
+        ),
+        Result(
+            "edge: RPC round trip over HTTP POST (actor echo)",
+            "calls/s",
+            http_ours,
+            {"bare Hypercorn ASGI hello + httpx POST": http_bare},
+            "-",
+        ),
+    ]
+
+
+def run() -> list[Result]:
+    return bench_rpc()
