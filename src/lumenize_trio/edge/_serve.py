@@ -83,6 +83,7 @@ async def serve(
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
+    from ..runtime import _websockets
     from ._hypercorn import report_close_codes
 
     report_close_codes()  # on_close gets the client's close code (Hypercorn reports 1006)
@@ -91,5 +92,6 @@ async def serve(
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.errorlog = server_log  # a logger object: Hypercorn installs no handler of its own
     config.accesslog = None
+    config.websocket_max_message_size = _websockets.MAX_MESSAGE  # the platform's 32 MiB, not 16
     started = cast("trio.TaskStatus[list[str]]", _Started(task_status))
     await hypercorn_serve(cast("Framework", app), config, mode="asgi", task_status=started)

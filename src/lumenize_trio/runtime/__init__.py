@@ -19,6 +19,7 @@ from ._mesh import (
 )
 from ._service_spec import Service as Service
 from ._stub import ActorStub as ActorStub, PendingCall as PendingCall, WorkerStub as WorkerStub
+from ._websockets import WebSocket as WebSocket
 
 __all__ = [
     "ActorContext",
@@ -35,6 +36,7 @@ __all__ = [
     "PendingCall",
     "Service",
     "Storage",
+    "WebSocket",
     "WorkerContext",
     "WorkerStub",
     "open_mesh",
