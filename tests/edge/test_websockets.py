@@ -78,6 +78,9 @@ class Room(LumenizeDO):
             elif op == "closew":
                 self.ctx.storage.kv.put("n", -5)
                 ws.close(4003, "never sent")
+            elif op == "flood":
+                for _ in range(message["n"]):
+                    ws.send(b"z" * message["size"])
             elif op == "sleep":
                 await trio.sleep(message["seconds"])
                 ws.send("slept")
@@ -527,3 +530,21 @@ def test_registry_bookkeeping() -> None:
     assert registry.count(actor) == 0
     ws.state = "closed"
     ws.deliver("dropped")  # a closed socket writes nothing (there is no connection here)
+
+
+async def test_a_slow_client_is_closed_with_1013(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lumenize_trio.edge import _websocket
+
+    monkeypatch.setattr(_websocket, "MAX_BUFFERED", 100_000)
+    async with open_edge(BINDINGS) as edge, open_websocket_url(url(edge, "/room/slow")) as ws:
+        await put(ws, {"op": "flood", "n": 50, "size": 60_000})  # queued at once, past the bound
+        received = 0
+        try:
+            while True:
+                await ws.get_message()
+                received += 1
+        except ConnectionClosed as closed:
+            assert closed.reason.code == 1013  # noqa: PT017 - the loop ends only this way
+        assert received == 2  # what was queued before the bound: the rest was dropped
+        await wait_for(lambda: LOG[-1][0] == "close")
+        assert LOG[-1] == ("close", 1013, "Send buffer full", False, "closed")

@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lumenize_trio")
 
+#: Bytes of frames that may wait for a slow client before its socket is closed with 1013.
+MAX_BUFFERED: Final = 16 * 2**20
+
 _HTTP_SCHEME: Final = {"ws": "http", "wss": "https"}
 
 
@@ -135,7 +138,8 @@ async def _upgrade(
     )
     if client_id is not None and not 0 < len(client_id) <= MAX_TAG_LENGTH:
         return plain_response(400, f"A client id has 1 to {MAX_TAG_LENGTH} characters"), None
-    ws = WebSocket(actor_id, _Connection(), client_id=client_id, subprotocols=subprotocols)
+    connection = _Connection()
+    ws = connection.ws = WebSocket(actor_id, connection, client_id=client_id, subprotocols=subprotocols)
     event = ConnectEvent(ws, request)
     try:
         await run_event(mesh, actor_id, event)
@@ -170,16 +174,44 @@ async def reject(scope: Scope, send: Send, response: Response, extra: list[tuple
 
 
 class _Connection:
-    """The write side of one socket: frames queued by the runtime, written by the writer task."""
+    """The write side of one socket: frames queued by the runtime, written by the writer task.
 
-    __slots__ = ("inbox", "outbox")
+    At most ``MAX_BUFFERED`` bytes wait to be written (a frame is refused only if the buffer is
+    already past it, so one message of any allowed size fits): a client that reads too slowly
+    has its socket closed with 1013 once the frames before are written, instead of the edge's
+    memory growing without bound.
+    """
+
+    __slots__ = ("buffered", "edge_close", "inbox", "outbox", "ws")
 
     def __init__(self) -> None:
         self.inbox, self.outbox = trio.open_memory_channel[Frame](math.inf)
+        self.buffered = 0
+        self.edge_close: CloseFrame | None = None  # a close the edge made (not the actor)
+        self.ws: WebSocket | None = None
 
     def write(self, frame: Frame) -> None:
+        if self.edge_close is not None:
+            return  # closing: nothing more goes out
+        if not isinstance(frame, CloseFrame):
+            if self.buffered > MAX_BUFFERED:
+                log.warning(
+                    "%r: the client reads too slowly (%d bytes waiting); closing it", self.ws, self.buffered
+                )
+                if self.ws is not None:
+                    self.close(self.ws, 1013, "Send buffer full")
+                return
+            self.buffered += len(frame)
         with contextlib.suppress(trio.ClosedResourceError):  # the connection has ended
             self.inbox.send_nowait(frame)
+
+    def close(self, ws: WebSocket, code: int, reason: str) -> None:
+        """Close *ws* from the edge (codes the actor may not use: 1001, 1007, 1009, 1013);
+        ``on_close`` will get *code* with ``was_clean=False``."""
+        if ws.state == "open":
+            self.write(CloseFrame(code, reason))
+            self.edge_close = CloseFrame(code, reason)
+            ws.state = "closing"
 
     async def run_writer(self, send: Send) -> None:
         async for frame in self.outbox:
@@ -190,12 +222,7 @@ class _Connection:
                 await send({"type": "websocket.send", "text": frame})
             else:
                 await send({"type": "websocket.send", "bytes": frame})
-
-
-def _close(ws: WebSocket, connection: _Connection, code: int, reason: str) -> None:
-    """Close *ws* from the edge (codes the actor may not use: 1001, 1007, 1009, 1013)."""
-    ws.state = "closing"
-    connection.write(CloseFrame(code, reason))
+            self.buffered -= len(frame)
 
 
 async def _connected(mesh: Mesh, ws: WebSocket, receive: Receive, send: Send) -> None:
@@ -216,14 +243,17 @@ async def _connected(mesh: Mesh, ws: WebSocket, receive: Receive, send: Send) ->
                     await _received(mesh, ws, connection, message.get("text"), message.get("bytes"))
             nursery.cancel_scope.cancel()
     finally:
-        closed_by_us = ws.state == "closing"
+        closed_by_actor = ws.state == "closing" and connection.edge_close is None
         mesh.websockets.remove(ws)
         ws.state = "closed"
         connection.inbox.close()
-    if closed_by_us:
+    if closed_by_actor:
         return
+    was_clean = code not in (1005, 1006)
+    if connection.edge_close is not None:
+        code, reason, was_clean = connection.edge_close.code, connection.edge_close.reason, False
     try:
-        await run_event(mesh, ws.actor_id, HookEvent("on_close", ws, code, reason, code not in (1005, 1006)))
+        await run_event(mesh, ws.actor_id, HookEvent("on_close", ws, code, reason, was_clean))
     except Exception as exc:
         log.warning("on_close of %r could not run: %r", ws, exc)
 
@@ -235,7 +265,7 @@ async def _received(
     value: object
     if text is not None:
         if len(text) * 4 > _websockets.MAX_MESSAGE and len(text.encode()) > _websockets.MAX_MESSAGE:
-            _close(ws, connection, 1009, "Message Too Big")
+            connection.close(ws, 1009, "Message Too Big")
             return
         pair = mesh.websockets.auto_response(ws.actor_id)
         if pair is not None and text == pair[0]:
@@ -246,7 +276,7 @@ async def _received(
     else:
         payload = bytes(data or b"")
         if len(payload) > _websockets.MAX_MESSAGE:
-            _close(ws, connection, 1009, "Message Too Big")
+            connection.close(ws, 1009, "Message Too Big")
             return
         if ws.raw:
             value = payload
@@ -255,13 +285,13 @@ async def _received(
                 value = clone.loads(payload)
             except Exception as exc:
                 log.info("%r sent a frame that is not a structured clone: %r", ws, exc)
-                _close(ws, connection, 1007, "Invalid structured clone")
+                connection.close(ws, 1007, "Invalid structured clone")
                 return
     try:
         await run_event(mesh, ws.actor_id, HookEvent("on_message", ws, value))
     except OverloadedError:
-        _close(ws, connection, 1013, "Try Again Later")
+        connection.close(ws, 1013, "Try Again Later")
     except trio.ClosedResourceError:
-        _close(ws, connection, 1001, "Going Away")
+        connection.close(ws, 1001, "Going Away")
     except Exception as exc:  # a reset: the message's outputs were dropped, the socket stays
         log.warning("a message of %r was not handled: %r", ws, exc)
