@@ -78,6 +78,9 @@ class Room(LumenizeDO):
             elif op == "closew":
                 self.ctx.storage.kv.put("n", -5)
                 ws.close(4003, "never sent")
+            elif op == "leave":
+                ws.close(4000, "bye")
+                self.broadcast_downstream(self.broadcast_downstream("after leave"))
             elif op == "flood":
                 for _ in range(message["n"]):
                     ws.send(b"z" * message["size"])
@@ -548,3 +551,37 @@ async def test_a_slow_client_is_closed_with_1013(monkeypatch: pytest.MonkeyPatch
         assert received == 2  # what was queued before the bound: the rest was dropped
         await wait_for(lambda: LOG[-1][0] == "close")
         assert LOG[-1] == ("close", 1013, "Send buffer full", False, "closed")
+
+
+async def test_closing_sockets_are_skipped_by_broadcasts() -> None:
+    async with (
+        open_edge(BINDINGS) as edge,
+        open_websocket_url(url(edge, "/room/skip")) as a,
+        open_websocket_url(url(edge, "/room/skip")) as b,
+    ):
+        await put(a, {"op": "leave"})
+        assert [await get(b), await get(b)] == ["after leave", 1]
+        with pytest.raises(ConnectionClosed):
+            await a.get_message()
+
+
+async def test_messages_while_the_mesh_stops_close_with_1001() -> None:
+    async with (
+        open_edge(BINDINGS) as edge,
+        open_websocket_url(url(edge, "/room/stop")) as a,
+        open_websocket_url(url(edge, "/room/stop")) as b,
+    ):
+        await put(a, {"op": "sleep", "seconds": 0.2})
+        await trio.sleep(0.05)
+        edge.mesh.stop()  # a's turn is waited for no more
+        for ws in (a, b):
+            await put(ws, {"op": "count"})
+            await drain_until_closed(ws, 1001)
+
+
+async def drain_until_closed(ws: Any, code: int) -> None:
+    try:
+        while True:
+            await ws.get_message()
+    except ConnectionClosed as closed:
+        assert closed.reason.code == code  # noqa: PT017 - the loop ends only this way
