@@ -8,12 +8,22 @@ Each figure is measured in the same process and run as its baseline:
 2. **RPC over HTTP.** The same calls with ``transport="http"`` (one POST per call), vs a bare
    Hypercorn ASGI "hello" app and a warm ``httpx.AsyncClient`` doing one POST per round trip.
 
+3. **Memory per idle WebSocket, its actor evicted.** 1,000 sockets accepted by one actor, which
+   is then evicted (its sockets stay open): the process's RSS growth per socket, both ends of the
+   connection included, vs 1,000 bare trio-websocket connection pairs in the same process.
+4. **``broadcast_downstream`` to 1,000 sockets.** From the message that makes the actor
+   broadcast to the last of the 1,000 clients receiving it, vs a bare trio-websocket server
+   sending one message on each of 1,000 connections.
+
 Both sides of each pair run in this process, so the figure includes the client's own cost.
 """
 
 from __future__ import annotations
 
+import gc
+import os
 import time
+from contextlib import AsyncExitStack
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +31,7 @@ import httpx
 import trio
 import trio_websocket
 
-from lumenize_trio import LumenizeDO, create_app, mesh, open_mesh, serve
+from lumenize_trio import LumenizeDO, clone, create_app, mesh, open_mesh, serve
 from lumenize_trio.rpc import RpcPolicy, open_rpc_client
 
 from ._harness import Result
@@ -30,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 ROUND_TRIPS = 2000
+SOCKETS = 1000
 
 
 class Echo(LumenizeDO):
@@ -137,5 +148,109 @@ def bench_rpc() -> list[Result]:
     ]
 
 
+class Room(LumenizeDO):
+    def on_connect(self, ws: Any, request: Any) -> None:
+        self.ctx.accept_websocket(ws)
+
+    def on_message(self, ws: Any, message: Any) -> None:
+        self.broadcast_downstream(message)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def _room_sockets(n: int) -> tuple[float, float]:
+    """(RSS bytes per idle socket with the room evicted, seconds to broadcast to all n)."""
+    async with open_mesh({"ROOM": Room}, idle_timeout=3600) as m, trio.open_nursery() as nursery:
+        host, port = await nursery.start(partial(serve, m, create_app(m), port=0))
+        async with AsyncExitStack() as stack:
+            first = await stack.enter_async_context(
+                trio_websocket.open_websocket(host, port, "/room/r", use_ssl=False)
+            )
+            gc.collect()
+            before = _rss()
+            sockets = [first] + [
+                await stack.enter_async_context(
+                    trio_websocket.open_websocket(host, port, "/room/r", use_ssl=False)
+                )
+                for _ in range(n - 1)
+            ]
+            mesh_any: Any = m
+            for actor_id, activation in list(mesh_any._activations.items()):
+                mesh_any._evict(actor_id, activation)
+            gc.collect()
+            per_socket = (_rss() - before) / (n - 1)
+            start = time.perf_counter()
+            await first.send_message(clone.dumps("hello"))  # wakes the evicted room, which broadcasts
+            for ws in sockets:
+                await ws.get_message()
+            elapsed = time.perf_counter() - start
+        nursery.cancel_scope.cancel()
+        return per_socket, elapsed
+
+
+async def _bare_sockets(n: int) -> tuple[float, float]:
+    server_side: list[trio_websocket.WebSocketConnection] = []
+    all_open = trio.Event()
+
+    async def handler(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        server_side.append(ws)
+        if len(server_side) == n:
+            all_open.set()
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(
+            partial(trio_websocket.serve_websocket, handler, "127.0.0.1", 0, ssl_context=None)
+        )
+        async with AsyncExitStack() as stack:
+            first = await stack.enter_async_context(
+                trio_websocket.open_websocket("127.0.0.1", server.port, "/", use_ssl=False)
+            )
+            gc.collect()
+            before = _rss()
+            sockets = [first] + [
+                await stack.enter_async_context(
+                    trio_websocket.open_websocket("127.0.0.1", server.port, "/", use_ssl=False)
+                )
+                for _ in range(n - 1)
+            ]
+            await all_open.wait()
+            gc.collect()
+            per_socket = (_rss() - before) / (n - 1)
+            start = time.perf_counter()
+            for ws in server_side:
+                await ws.send_message(b"hello")
+            for ws in sockets:
+                await ws.get_message()
+            elapsed = time.perf_counter() - start
+        nursery.cancel_scope.cancel()
+    return per_socket, elapsed
+
+
+def bench_sockets() -> list[Result]:
+    bare_memory, bare_time = trio.run(_bare_sockets, SOCKETS)
+    ours_memory, ours_time = trio.run(_room_sockets, SOCKETS)
+    return [
+        Result(
+            f"edge: memory per idle WebSocket, its actor evicted ({SOCKETS:,} sockets, both ends)",
+            "KiB",
+            ours_memory / 1024,
+            {"bare trio-websocket connection pair": bare_memory / 1024},
+            "-",
+        ),
+        Result(
+            f"edge: broadcast_downstream to {SOCKETS:,} sockets (evicted actor woken), time to last delivery",
+            "ms",
+            ours_time * 1000,
+            {"bare trio-websocket server sending on each connection": bare_time * 1000},
+            "-",
+        ),
+    ]
+
+
 def run() -> list[Result]:
-    return bench_rpc()
+    return [*bench_rpc(), *bench_sockets()]
