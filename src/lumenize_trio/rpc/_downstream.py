@@ -3,10 +3,9 @@
 Theory of operation
 -------------------
 Each RPC WebSocket the edge accepts is registered under its mesh and its actor, with the client
-id the client sent (or ``None``). The registry is one dictionary of this module, keyed by the
-:class:`~lumenize_trio.Mesh` object: an actor reaches it through its own mesh (``self.env``), so
-``send_downstream(ids, self, payload)`` inside an actor method needs nothing else, and every app
-serving that mesh shares it. A mesh's entry exists only while it has open sockets.
+id the client sent (or ``None``). The registry lives on the mesh (``mesh.extensions["rpc.sockets"]``):
+an actor reaches it through its own mesh (``self.env``), so ``send_downstream(ids, self,
+payload)`` inside an actor method needs nothing else, and every app serving that mesh shares it.
 
 A push is fire-and-forget: the frame is encoded once and put in each socket's outgoing queue
 (never waiting); a socket whose queue is full drops it (logged). Called from inside a turn, the
@@ -38,24 +37,28 @@ class Socket(Protocol):
     def push(self, data: bytes) -> None: ...  # pragma: no cover - a protocol
 
 
-_SOCKETS: Final[dict[Mesh, dict[ActorId, set[Socket]]]] = {}
+_KEY: Final = "rpc.sockets"
+
+
+def _sockets(mesh: Mesh) -> dict[ActorId, set[Socket]]:
+    """The mesh's registry: actor id -> its open RPC sockets."""
+    table = mesh.extensions.get(_KEY)
+    if table is None:
+        table = mesh.extensions[_KEY] = {}
+    return table  # type: ignore[return-value]
 
 
 def register(mesh: Mesh, actor_id: ActorId, socket: Socket) -> None:
-    _SOCKETS.setdefault(mesh, {}).setdefault(actor_id, set()).add(socket)
+    _sockets(mesh).setdefault(actor_id, set()).add(socket)
 
 
 def unregister(mesh: Mesh, actor_id: ActorId, socket: Socket) -> None:
-    actors = _SOCKETS.get(mesh)
-    if actors is None:  # pragma: no cover - registered and unregistered in pairs
-        return
+    actors = _sockets(mesh)
     sockets = actors.get(actor_id)
-    if sockets is not None:  # pragma: no branch
+    if sockets is not None:  # pragma: no branch - registered and unregistered in pairs
         sockets.discard(socket)
         if not sockets:
             del actors[actor_id]
-    if not actors:
-        del _SOCKETS[mesh]
 
 
 def connected_clients(actor: ActorStub | LumenizeDO) -> list[str | None]:
@@ -65,7 +68,7 @@ def connected_clients(actor: ActorStub | LumenizeDO) -> list[str | None]:
     .. versionadded:: 0.1
     """
     mesh, actor_id = _locate(actor)
-    ids = [socket.client_id for socket in _SOCKETS.get(mesh, {}).get(actor_id, ())]
+    ids = [socket.client_id for socket in _sockets(mesh).get(actor_id, ())]
     return sorted(ids, key=lambda i: (i is not None, i or ""))
 
 
@@ -123,7 +126,7 @@ class _Push:
         self.mesh, self.actor_id, self.wanted, self.data = mesh, actor_id, wanted, data
 
     def __call__(self) -> None:
-        for socket in list(_SOCKETS.get(self.mesh, {}).get(self.actor_id, ())):
+        for socket in list(_sockets(self.mesh).get(self.actor_id, ())):
             if self.wanted is None or socket.client_id in self.wanted:
                 socket.push(self.data)
 

@@ -76,6 +76,7 @@ class Mesh:
         "bindings",
         "clock",
         "durability",
+        "extensions",
         "fetch_options",
         "idle_timeout",
         "max_open_databases",
@@ -123,6 +124,9 @@ class Mesh:
         self._wake_flusher = trio.Event()
         self.clock = MeshClock()
         self.websockets = WebSocketRegistry()  # sockets outlive their actors' activations
+        #: Per-mesh state of the layers above the runtime, by name (``"rpc.sockets"``...): they
+        #: keep no module-level state, so two meshes in one process never share anything.
+        self.extensions: dict[str, object] = {}
         self.random = random.Random()
         index_path = None if data_dir is None else data_dir / _INDEX_FILE
         self.alarms = AlarmScheduler(self, open_actor_storage(index_path, durability=durability))
