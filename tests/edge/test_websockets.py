@@ -378,7 +378,7 @@ async def test_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_websockets, "MAX_WEBSOCKETS_PER_ACTOR", 2)
     async with open_edge(BINDINGS) as edge:
         assert (await rejected(edge, "/room/l?mode=badtags"))[0] == 500  # 11 tags: on_connect raised
-        assert (await rejected(edge, "/room/l", f"Sec-WebSocket-Protocol: lmz.client-id.{'x' * 257}\r\n"))[
+        assert (await rejected(edge, "/room/l", f"Sec-WebSocket-Protocol: lmz.client-id.{'x' * 129}\r\n"))[
             0
         ] == 400
         async with open_websocket_url(url(edge, "/room/l")) as a, open_websocket_url(url(edge, "/room/l")):

@@ -133,6 +133,11 @@ async def test_websocket_close_frame_and_refusals() -> None:
         assert type(refused).__name__ == "RejectConnection"
         assert refused.status_code == 404
         await raw.stream.aclose()
+        # A client id must be a subprotocol-safe token: the same rule as for actor WebSockets.
+        raw, refused = await RawSocket.open(host, int(port), "/__rpc/calc/x?client_id=no%20spaces", [])
+        assert type(refused).__name__ == "RejectConnection"
+        assert refused.status_code == 400
+        await raw.stream.aclose()
 
 
 async def test_http_edge_cases() -> None:

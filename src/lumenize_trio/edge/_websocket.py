@@ -37,12 +37,13 @@ from ..runtime import ActorId, _websockets
 from ..runtime._http_event import internal_error, plain_response
 from ..runtime._websockets import (
     CLIENT_ID_PREFIX,
-    MAX_TAG_LENGTH,
+    CLIENT_ID_RULE,
     CloseFrame,
     ConnectEvent,
     Frame,
     HookEvent,
     WebSocket,
+    is_client_id,
     run_event,
 )
 from ._asgi import own_url
@@ -136,8 +137,8 @@ async def _upgrade(
     client_id = next(
         (p[len(CLIENT_ID_PREFIX) :] for p in subprotocols if p.startswith(CLIENT_ID_PREFIX)), None
     )
-    if client_id is not None and not 0 < len(client_id) <= MAX_TAG_LENGTH:
-        return plain_response(400, f"A client id has 1 to {MAX_TAG_LENGTH} characters"), None
+    if client_id is not None and not is_client_id(client_id):
+        return plain_response(400, f"Bad client id: {CLIENT_ID_RULE}"), None
     connection = _Connection()
     ws = connection.ws = WebSocket(actor_id, connection, client_id=client_id, subprotocols=subprotocols)
     event = ConnectEvent(ws, request)

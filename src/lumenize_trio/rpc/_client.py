@@ -51,6 +51,7 @@ from ..protocol import (
     RpcClientConnection,
 )
 from ..protocol._frames import BatchFrame, decode_frame
+from ..runtime._websockets import is_client_id
 from ._server import CLIENT_ID_SUBPROTOCOL
 
 log = logging.getLogger("lumenize_trio")
@@ -59,7 +60,6 @@ log = logging.getLogger("lumenize_trio")
 BACKOFF_FIRST: Final = 1.0
 BACKOFF_MAX: Final = 30.0
 
-_CLIENT_ID: Final = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 
 OnDownstream = Callable[[object], object]
 OnClose = Callable[[int, str], object]
@@ -529,7 +529,7 @@ async def open_rpc_client(
     """
     if transport not in ("websocket", "http"):
         raise ValueError(f"transport must be 'websocket' or 'http', not {transport!r}")
-    if client_id is not None and not (isinstance(client_id, str) and _CLIENT_ID.fullmatch(client_id)):
+    if client_id is not None and not is_client_id(client_id):
         raise ValueError(f"client_id must be 1 to 128 of A-Z a-z 0-9 . _ ~ -, not {client_id!r}")
     if transport == "http" and on_downstream is not None:
         raise ValueError("on_downstream needs the websocket transport: HTTP has no server push")

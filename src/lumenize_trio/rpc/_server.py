@@ -46,6 +46,7 @@ from ..protocol import (
     plan_batch,
 )
 from ..runtime import ActorId
+from ..runtime._websockets import CLIENT_ID_RULE, is_client_id
 from ._downstream import register, unregister
 from ._internals import call_unchecked
 
@@ -215,6 +216,9 @@ class RpcEndpoint:
         else:
             query = scope.get("query_string", b"").decode("latin-1")
             client_id = dict(parse_qsl(query)).get("client_id")
+        if client_id is not None and not is_client_id(client_id):
+            await _refuse(scope, send, 400, f"Bad client id: {CLIENT_ID_RULE}")
+            return
         await send(accept)
         socket = _Socket(send, client_id)
         register(self.mesh, target, socket)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from typing import TYPE_CHECKING, Final, Literal, Protocol, final
 
 import trio
@@ -61,6 +62,15 @@ MAX_AUTO_RESPONSE: Final = 2_048
 MAX_MESSAGE: Final = 32 * 2**20
 #: The subprotocol entry a client puts in its list to say who it is: ``lmz.client-id.<id>``.
 CLIENT_ID_PREFIX: Final = "lmz.client-id."
+#: A client id: 1 to 128 of ``A-Z a-z 0-9 . _ ~ -`` (it travels as part of a subprotocol token).
+CLIENT_ID: Final = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+CLIENT_ID_RULE: Final = "a client id is 1 to 128 of A-Z a-z 0-9 . _ ~ -"
+
+
+def is_client_id(value: object) -> bool:
+    """Whether *value* is a valid client id (see :data:`CLIENT_ID`), for actor WebSockets and RPC alike."""
+    return isinstance(value, str) and CLIENT_ID.fullmatch(value) is not None
+
 
 _DONE: Final = clone.dumps(None)
 
