@@ -173,7 +173,7 @@ class EdgeApp:
             return preflight(self.cors, headers)
         if self.on_before_request is not None:
             try:
-                decided = await _run_hook(self.on_before_request, request, route)
+                decided = await run_hook(self.on_before_request, request, route)
             except Exception:
                 log.exception("on_before_request raised for %s", request.url)
                 return internal_error()
@@ -227,7 +227,7 @@ class EdgeApp:
             await send({"type": "websocket.close", "code": 1008})  # before accept: the server's 403
 
 
-async def _run_hook(hook: BeforeRequest, request: Request, route: Route) -> HookResult:
+async def run_hook(hook: BeforeRequest, request: Request, route: Route) -> HookResult:
     result = hook(request, route)
     if inspect.isawaitable(result):
         result = await result

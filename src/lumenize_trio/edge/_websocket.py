@@ -80,7 +80,7 @@ async def serve_websocket(app: EdgeApp, scope: Scope, receive: Receive, send: Se
     await _connected(app.mesh, ws, receive, send)
 
 
-def _http_url(scope: Scope, headers: list[tuple[bytes, bytes]]) -> str:
+def upgrade_url(scope: Scope, headers: list[tuple[bytes, bytes]]) -> str:
     """The upgrade request's URL, with the HTTP scheme (``ws`` -> ``http``, ``wss`` -> ``https``).
 
     Raises:
@@ -94,7 +94,7 @@ def _origin_allowed(app: EdgeApp, scope: Scope, headers: list[tuple[bytes, bytes
     if app.cors is not None and app.cors.allows(origin):
         return True
     try:
-        own = _http_url(scope, headers)
+        own = upgrade_url(scope, headers)
     except ValueError:
         return False
     scheme, _, rest = own.partition("://")
@@ -106,7 +106,7 @@ async def _upgrade(
 ) -> tuple[Response | None, WebSocket | None]:
     """Hook and ``on_connect``: a Response refusing the upgrade, or the accepted socket."""
     try:
-        request = Request("GET", _http_url(scope, headers), headers=headers)
+        request = Request("GET", upgrade_url(scope, headers), headers=headers)
     except (TypeError, ValueError) as exc:
         return plain_response(400, f"Bad Request: {exc}"), None
     if app.on_before_connect is not None:

@@ -536,28 +536,39 @@ async def open_rpc_client(
     url = re.sub(r"^http", "ws", url) if transport == "websocket" else re.sub(r"^ws", "http", url)
     client = _Client(url, transport, client_id, on_downstream, on_close, headers, batch_timeout)
     refused: RpcConnectionError | None = None
-    async with trio.open_nursery() as nursery:
-        client.nursery = nursery
-        if transport == "websocket":
-            try:
-                ws = await client.connect()
-            except RpcConnectionError as exc:
-                refused = exc  # raised below, outside the nursery (not in an exception group)
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            client.nursery = nursery
+            if transport == "websocket":
+                try:
+                    ws = await client.connect()
+                except RpcConnectionError as exc:
+                    refused = exc  # raised below, outside the nursery (not in an exception group)
+                else:
+                    client.ws = ws  # usable at once (run_websocket starts at the next checkpoint)
+                    nursery.start_soon(client.run_websocket, ws)
             else:
-                client.ws = ws  # usable at once (run_websocket starts at the next checkpoint)
-                nursery.start_soon(client.run_websocket, ws)
-        else:
-            client.http = httpx.AsyncClient(headers=client.headers)
-        if refused is None:
-            try:
-                nursery.start_soon(client.flusher)
-                nursery.start_soon(client.reaper)
-                yield RpcProxy(client)
-            finally:
-                with trio.CancelScope(shield=True):
-                    await client.aclose()
-                    if client.http is not None:
-                        await client.http.aclose()
-                nursery.cancel_scope.cancel()
+                client.http = httpx.AsyncClient(headers=client.headers)
+            if refused is None:
+                try:
+                    nursery.start_soon(client.flusher)
+                    nursery.start_soon(client.reaper)
+                    try:
+                        yield RpcProxy(client)
+                    except BaseException as exc:
+                        body_error = exc
+                        raise
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await client.aclose()
+                        if client.http is not None:
+                            await client.http.aclose()
+                    nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The block's own exception comes back wrapped by the nursery: give it back unwrapped.
+        if body_error is not None and len(group.exceptions) == 1 and group.exceptions[0] is body_error:
+            raise body_error from None
+        raise
     if refused is not None:
         raise refused

@@ -32,9 +32,12 @@ import attrs
 import httpx
 import trio
 
-from ..edge._asgi import BodyTooLarge, Disconnected, raw_path, read_body
+from ..edge._app import run_hook
+from ..edge._asgi import BodyTooLarge, Disconnected, make_request, raw_path, read_body
 from ..edge._cors import is_preflight, preflight, response_headers
-from ..edge._routing import Router, RoutingError
+from ..edge._routing import Route, Router, RoutingError
+from ..edge._websocket import upgrade_url
+from ..http import Request, Response
 from ..protocol import (
     MAX_FRAME_SIZE,
     BatchReceived,
@@ -46,6 +49,7 @@ from ..protocol import (
     plan_batch,
 )
 from ..runtime import ActorId
+from ..runtime._http_event import internal_error
 from ..runtime._websockets import CLIENT_ID_RULE, is_client_id
 from ._downstream import register, unregister
 from ._internals import call_unchecked
@@ -100,9 +104,10 @@ class RpcEndpoint:
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_router", "_under", "cors", "frames_received", "mesh", "policy")
+    __slots__ = ("_app", "_router", "_under", "cors", "frames_received", "mesh", "policy")
 
     def __init__(self, app: EdgeApp, policy: RpcPolicy) -> None:
+        self._app = app
         self.mesh: Mesh = app.mesh
         self.cors = app.cors
         self.policy = policy
@@ -123,15 +128,49 @@ class RpcEndpoint:
 
     def _target(self, scope: Scope) -> ActorId | tuple[int, str]:
         """The actor a scope addresses, or the status and text to refuse it with."""
+        route = self._route(scope)
+        if isinstance(route, tuple):
+            return route
+        if isinstance(route.instance, ActorId):
+            return route.instance
+        assert route.instance is not None
+        return self.mesh.namespace(route.binding).id_from_name(route.instance)
+
+    def _route(self, scope: Scope) -> Route | tuple[int, str]:
         try:
             route = self._router.route(raw_path(scope))
         except RoutingError as exc:
             return exc.status, str(exc)
         if route is None or route.instance is None or route.rest:
             return 404, "Not Found: the RPC endpoint is /__rpc/{binding}/{instance}, for actor bindings"
-        if isinstance(route.instance, ActorId):
-            return route.instance
-        return self.mesh.namespace(route.binding).id_from_name(route.instance)
+        return route
+
+    async def _hook(self, scope: Scope, body: bytes, *, connect: bool) -> Response | bytes | None:
+        """Run the app's ``on_before_request`` (or ``on_before_connect`` for an upgrade) on an RPC
+        request: a Response refuses it (returned); a Request replaces the body of an HTTP batch
+        (returned as bytes); ``None`` goes on. A hook that raises refuses with 500 (logged)."""
+        hook = self._app.on_before_connect if connect else self._app.on_before_request
+        if hook is None:
+            return None
+        route = self._route(scope)
+        assert not isinstance(route, tuple)  # routed before the hook runs
+        try:
+            if connect:  # the upgrade request, as the edge shows it to on_before_connect
+                request = Request(
+                    "GET", upgrade_url(scope, list(scope["headers"])), headers=list(scope["headers"])
+                )
+            else:
+                request = make_request(scope, body)
+            decided = await run_hook(hook, request, route)
+        except Exception:
+            log.exception(
+                "the %s hook raised for an RPC request",
+                "on_before_connect" if connect else "on_before_request",
+            )
+            return internal_error()
+        if isinstance(decided, Request):
+            return decided.content
+        return decided
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ``http`` or ``websocket`` scope claimed by :meth:`claims`."""
@@ -182,6 +221,13 @@ class RpcEndpoint:
             return
         except Disconnected:
             return
+        decided = await self._hook(scope, body, connect=False)
+        if isinstance(decided, Response):
+            own = [(k, v) for k, v in decided.headers.raw if k.lower() != b"content-length"]
+            await _respond(send, decided.status, decided.content, extra, own)
+            return
+        if decided is not None:
+            body = decided
         self.frames_received += 1
         [event] = server.receive_data(body)
         if type(event) is BatchReceived:
@@ -218,6 +264,10 @@ class RpcEndpoint:
             client_id = dict(parse_qsl(query)).get("client_id")
         if client_id is not None and not is_client_id(client_id):
             await _refuse(scope, send, 400, f"Bad client id: {CLIENT_ID_RULE}")
+            return
+        decided = await self._hook(scope, b"", connect=True)
+        if isinstance(decided, Response):
+            await _refuse(scope, send, decided.status, decided.text)
             return
         await send(accept)
         socket = _Socket(send, client_id)
