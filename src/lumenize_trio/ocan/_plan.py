@@ -221,4 +221,7 @@ def validate_chain(chain: object) -> None:
             the limit and the count).
         NotMeshCallableError: a name starts with ``_``.
     """
-    make_plan(chain)
+    from ._execute import is_simple  # a cycle at import time: _execute builds on this module
+
+    if not is_simple(chain):  # a chain of scalar arguments was checked in full by is_simple
+        make_plan(chain)

@@ -31,6 +31,7 @@ import attrs
 
 from .. import clone
 from ..ocan import Apply, NestedChain, OperationChain, Verbatim
+from ..ocan._execute import is_simple
 from ._limits import MAX_ID
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ def find_refs(chain: OperationChain) -> tuple[int, ...]:
     Raises:
         RefError: a ``CallRef`` is in a set or a dict key, or its ``call_id`` is not an id.
     """
+    if is_simple(chain):
+        return ()  # scalar arguments only: nothing can hold a reference
     found: dict[int, None] = {}
     seen: set[tuple[int, bool]] = set()
     # (value, inside a key or set): the stack holds values still to look at.
