@@ -4,7 +4,8 @@ Each figure is measured in the same process and run as its baseline:
 
 1. **RPC over WebSocket.** ``await actor.echo(i)`` in a loop through ``open_rpc_client`` to an
    actor served by ``create_app(mesh, rpc=RpcPolicy())`` under Hypercorn, vs a bare
-   trio-websocket echo server and client exchanging one small binary message per round trip.
+   trio-websocket echo server and client exchanging one small binary message per round trip,
+   and vs a bare ASGI echo under Hypercorn (what the server alone costs).
 2. **RPC over HTTP.** The same calls with ``transport="http"`` (one POST per call), vs a bare
    Hypercorn ASGI "hello" app and a warm ``httpx.AsyncClient`` doing one POST per round trip.
 
@@ -94,6 +95,39 @@ async def _bare_websocket(n: int) -> float:
         return rate
 
 
+async def _ws_echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A bare ASGI WebSocket echo: what Hypercorn alone costs per round trip."""
+    if scope["type"] == "lifespan":
+        await _hello(scope, receive, send)
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while (message := await receive())["type"] == "websocket.receive":
+        await send({"type": "websocket.send", "bytes": message.get("bytes")})
+
+
+async def _hypercorn_websocket(n: int) -> float:
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    config = Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.errorlog = None
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(hypercorn_serve, _ws_echo_app, config, mode="asgi"))  # type: ignore[arg-type]
+        port = int(binds[0].rsplit(":", 1)[1])
+        async with trio_websocket.open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
+
+            async def one(i: int) -> object:
+                await ws.send_message(b"\x82\x01\x00")
+                return await ws.get_message()
+
+            rate = await _timed(n, one)
+        nursery.cancel_scope.cancel()
+        return rate
+
+
 async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while True:
@@ -128,6 +162,7 @@ async def _bare_http(n: int) -> float:
 
 def bench_rpc() -> list[Result]:
     ws_bare = max(trio.run(_bare_websocket, ROUND_TRIPS) for _ in range(2))
+    ws_hypercorn = max(trio.run(_hypercorn_websocket, ROUND_TRIPS) for _ in range(2))
     ws_ours = max(trio.run(_rpc, "websocket", ROUND_TRIPS) for _ in range(2))
     http_bare = max(trio.run(_bare_http, ROUND_TRIPS // 4) for _ in range(2))
     http_ours = max(trio.run(_rpc, "http", ROUND_TRIPS // 4) for _ in range(2))
@@ -136,7 +171,10 @@ def bench_rpc() -> list[Result]:
             "edge: RPC round trip over loopback WebSocket (actor echo)",
             "calls/s",
             ws_ours,
-            {"bare trio-websocket echo, same process": ws_bare},
+            {
+                "bare trio-websocket echo, same process": ws_bare,
+                "bare Hypercorn ASGI WebSocket echo (the server we run on)": ws_hypercorn,
+            },
             ">= 0.5x the bare WebSocket echo",
         ),
         Result(
