@@ -80,11 +80,10 @@ async def run_demo(
         raise ValueError(f"clients must be 1 to {len(NAMES)}, not {clients}")
     if not 1 <= messages <= 1000:
         raise ValueError(f"messages must be 1 to 1000, not {messages}")
-    with contextlib.ExitStack() as stack:
-        if data_dir is None:
-            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lumenize-demo-")))
+    if data_dir is not None:
         return await _run(data_dir, clients, messages, out)
-    raise AssertionError("unreachable")  # pragma: no cover - mypy cannot see the with always returns
+    with tempfile.TemporaryDirectory(prefix="lumenize-demo-") as folder:
+        return await _run(Path(folder), clients, messages, out)
 
 
 async def _run(data_dir: Path, clients: int, messages: int, out: TextIO) -> dict[str, float]:
