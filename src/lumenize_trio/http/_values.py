@@ -220,8 +220,66 @@ def _frozen(self: object, name: str) -> NoReturn:
     raise AttributeError(f"{type(self).__name__} is immutable: cannot change {name!r}; build a new one")
 
 
+class _Message:
+    """What requests and responses share: headers and a body, immutability, value equality."""
+
+    __slots__ = ("_content", "_headers")
+
+    _headers: httpx.Headers
+    _content: bytes
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """A *copy* of the headers (changing it does not change the message)."""
+        return httpx.Headers(self._headers)
+
+    @property
+    def content(self) -> bytes:
+        """The body, as bytes (empty when there is none)."""
+        return self._content
+
+    @property
+    def text(self) -> str:
+        """The body decoded with the ``Content-Type`` charset (UTF-8 when absent or unknown);
+        undecodable bytes become U+FFFD."""
+        return _text(self._content, self._headers)
+
+    def json(self) -> Any:
+        """The body parsed as JSON (decoded with the ``Content-Type`` charset if one is given).
+
+        Raises:
+            ValueError: the body is not JSON (``json.JSONDecodeError``) or not decodable
+                (``UnicodeDecodeError``); an empty body is not JSON.
+        """
+        return _parse_json(self._content, self._headers)
+
+    def _key(self) -> tuple[object, ...]:  # pragma: no cover - each message class defines it
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Message)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        _frozen(self, name)
+
+    def __delattr__(self, name: str) -> NoReturn:
+        _frozen(self, name)
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+
 @final
-class Request:
+class Request(_Message):
     """An HTTP request as an immutable value that crosses actor boundaries.
 
     ``Request("post", "https://example.com/items", json={"n": 1})`` makes a ``POST`` with a JSON
@@ -244,12 +302,10 @@ class Request:
             names it), a bad header name or value, or a *json* value JSON cannot encode.
     """
 
-    __slots__ = ("_content", "_headers", "_method", "_url")
+    __slots__ = ("_method", "_url")
 
     _method: str
     _url: httpx.URL
-    _headers: httpx.Headers
-    _content: bytes
 
     def __init__(
         self,
@@ -286,31 +342,6 @@ class Request:
         """The absolute http(s) URL."""
         return self._url
 
-    @property
-    def headers(self) -> httpx.Headers:
-        """A *copy* of the headers (changing it does not change the request)."""
-        return httpx.Headers(self._headers)
-
-    @property
-    def content(self) -> bytes:
-        """The body, as bytes (empty when there is none)."""
-        return self._content
-
-    @property
-    def text(self) -> str:
-        """The body decoded with the ``Content-Type`` charset (UTF-8 when absent or unknown);
-        undecodable bytes become U+FFFD."""
-        return _text(self._content, self._headers)
-
-    def json(self) -> Any:
-        """The body parsed as JSON (decoded with the ``Content-Type`` charset if one is given).
-
-        Raises:
-            ValueError: the body is not JSON (``json.JSONDecodeError``) or not decodable
-                (``UnicodeDecodeError``); an empty body is not JSON.
-        """
-        return _parse_json(self._content, self._headers)
-
     @classmethod
     def from_httpx(cls, request: httpx.Request) -> Self:
         """The value of an ``httpx.Request`` whose body is in memory (built with ``content=``,
@@ -339,35 +370,15 @@ class Request:
         """
         return httpx.Request(self._method, self._url, headers=self.headers, content=self._content)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Request):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
     def _key(self) -> tuple[object, ...]:
         return (self._method, str(self._url), _header_key(self._headers), self._content)
 
     def __repr__(self) -> str:
         return f"<Request({self._method!r}, {str(self._url)!r})>"
 
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        _frozen(self, name)
-
-    def __delattr__(self, name: str) -> NoReturn:
-        _frozen(self, name)
-
-    def __copy__(self) -> Self:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Self:
-        return self
-
 
 @final
-class Response:
+class Response(_Message):
     """An HTTP response as an immutable value that crosses actor boundaries.
 
     An error status is a value, not an exception: check :attr:`ok` or :attr:`status`. Equal
@@ -388,12 +399,10 @@ class Response:
             status line cannot carry, a bad header, or a URL that is not absolute http(s).
     """
 
-    __slots__ = ("_content", "_headers", "_reason", "_status", "_url")
+    __slots__ = ("_reason", "_status", "_url")
 
     _status: int
     _reason: str
-    _headers: httpx.Headers
-    _content: bytes
     _url: httpx.URL | None
 
     def __init__(
@@ -435,31 +444,6 @@ class Response:
     def url(self) -> httpx.URL | None:
         """The URL the response came from, or ``None`` when not known."""
         return self._url
-
-    @property
-    def headers(self) -> httpx.Headers:
-        """A *copy* of the headers (changing it does not change the response)."""
-        return httpx.Headers(self._headers)
-
-    @property
-    def content(self) -> bytes:
-        """The body, as bytes (empty when there is none)."""
-        return self._content
-
-    @property
-    def text(self) -> str:
-        """The body decoded with the ``Content-Type`` charset (UTF-8 when absent or unknown);
-        undecodable bytes become U+FFFD."""
-        return _text(self._content, self._headers)
-
-    def json(self) -> Any:
-        """The body parsed as JSON (decoded with the ``Content-Type`` charset if one is given).
-
-        Raises:
-            ValueError: the body is not JSON (``json.JSONDecodeError``) or not decodable
-                (``UnicodeDecodeError``); an empty body is not JSON.
-        """
-        return _parse_json(self._content, self._headers)
 
     @classmethod
     def from_httpx(cls, response: httpx.Response) -> Self:
@@ -510,14 +494,6 @@ class Response:
         response.headers = self.headers
         return response
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Response):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
     def _key(self) -> tuple[object, ...]:
         url = None if self._url is None else str(self._url)
         return (self._status, self._reason, _header_key(self._headers), self._content, url)
@@ -526,18 +502,6 @@ class Response:
         return (
             f"<Response [{self._status} {self._reason}]>" if self._reason else f"<Response [{self._status}]>"
         )
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        _frozen(self, name)
-
-    def __delattr__(self, name: str) -> NoReturn:
-        _frozen(self, name)
-
-    def __copy__(self) -> Self:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> Self:
-        return self
 
 
 clone.register(Request, name="lumenize.Request")
