@@ -25,9 +25,9 @@ from lumenize_trio.ocan import (
     to_wire,
     validate_chain,
 )
-from lumenize_trio.ocan._execute import _Run, is_simple
+from lumenize_trio.ocan._execute import _Run
 from lumenize_trio.ocan._operations import make_apply, make_get
-from lumenize_trio.ocan._plan import make_plan
+from lumenize_trio.ocan._plan import is_simple, make_plan
 
 
 class Target:

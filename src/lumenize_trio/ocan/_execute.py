@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Final, final
 
 from .._exceptions import ChainError
 from . import _graph
-from ._limits import MAX_ARGUMENTS, MAX_CHAIN_LENGTH, SCALARS
+from ._limits import SCALARS
 from ._names import check_receiver, receiver_refused, refused_receiver_error
 from ._operations import Apply, Get, NestedChain, OperationChain, Verbatim
-from ._plan import ChainPlan, Location, Plan, Step, make_plan
+from ._plan import ChainPlan, Location, Plan, Step, is_simple, make_plan
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -105,46 +105,6 @@ _NEVER_AWAITABLE: Final = SCALARS | {list, dict, tuple}
 
 def _not_callable(value: object, where: Location) -> ChainError:
     return ChainError(f"{where}: cannot call a {type(value).__name__}, it is not callable")
-
-
-def is_simple(chain: object) -> bool:
-    """Whether *chain* is valid and simple: its arguments are all scalars (so nothing is nested).
-
-    Most calls look like this (``stub.method(1, "x")``); the checks reduce to the shape, the
-    limits and the names, all done here. ``False`` means "look properly": such chains go through
-    :func:`make_plan`, which accepts or refuses them with the precise error message.
-    """
-    if type(chain) is not tuple or not 0 < len(chain) <= MAX_CHAIN_LENGTH:
-        return False
-    try:
-        for op in chain:
-            kind = type(op)
-            if kind is Get:
-                name = op.name
-                if type(name) is not str or name.startswith("_") or not name.isidentifier():
-                    return False
-            elif kind is Apply:
-                args = op.args
-                kwargs = op.kwargs
-                if (
-                    type(args) is not tuple
-                    or type(kwargs) is not dict
-                    or len(args) + len(kwargs) > MAX_ARGUMENTS
-                    or (args and not SCALARS.issuperset(map(type, args)))
-                    or (
-                        kwargs
-                        and not (
-                            SCALARS.issuperset(map(type, kwargs.values()))
-                            and all(type(key) is str for key in kwargs)
-                        )
-                    )
-                ):
-                    return False
-            else:
-                return False
-    except AttributeError:  # an operation decoded without one of its fields
-        return False
-    return True
 
 
 @final

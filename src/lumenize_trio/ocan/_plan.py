@@ -204,6 +204,46 @@ def make_plan(chain: object) -> Plan:
     return _Planner().plan(chain)
 
 
+def is_simple(chain: object) -> bool:
+    """Whether *chain* is valid and simple: its arguments are all scalars (so nothing is nested).
+
+    Most calls look like this (``stub.method(1, "x")``); the checks reduce to the shape, the
+    limits and the names, all done here. ``False`` means "look properly": such chains go through
+    :func:`make_plan`, which accepts or refuses them with the precise error message.
+    """
+    if type(chain) is not tuple or not 0 < len(chain) <= MAX_CHAIN_LENGTH:
+        return False
+    try:
+        for op in chain:
+            kind = type(op)
+            if kind is Get:
+                name = op.name
+                if type(name) is not str or name.startswith("_") or not name.isidentifier():
+                    return False
+            elif kind is Apply:
+                args = op.args
+                kwargs = op.kwargs
+                if (
+                    type(args) is not tuple
+                    or type(kwargs) is not dict
+                    or len(args) + len(kwargs) > MAX_ARGUMENTS
+                    or (args and not SCALARS.issuperset(map(type, args)))
+                    or (
+                        kwargs
+                        and not (
+                            SCALARS.issuperset(map(type, kwargs.values()))
+                            and all(type(key) is str for key in kwargs)
+                        )
+                    )
+                ):
+                    return False
+            else:
+                return False
+    except AttributeError:  # an operation decoded without one of its fields
+        return False
+    return True
+
+
 def validate_chain(chain: object) -> None:
     """Check *chain*, and every chain nested in its arguments, without running anything.
 
@@ -221,7 +261,5 @@ def validate_chain(chain: object) -> None:
             the limit and the count).
         NotMeshCallableError: a name starts with ``_``.
     """
-    from ._execute import is_simple  # a cycle at import time: _execute builds on this module
-
     if not is_simple(chain):  # a chain of scalar arguments was checked in full by is_simple
         make_plan(chain)

@@ -31,7 +31,7 @@ import attrs
 
 from .. import clone
 from ..ocan import Apply, NestedChain, OperationChain, Verbatim
-from ..ocan._execute import is_simple
+from ..ocan._plan import is_simple
 from ._limits import MAX_ID
 
 if TYPE_CHECKING:

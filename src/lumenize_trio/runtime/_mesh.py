@@ -17,7 +17,7 @@ from .. import clone
 from .._exceptions import InvalidActorIdError, MeshCallError, UnknownBindingError
 from ..clone._encode import dumps_plain
 from ..ocan import OperationChain, to_wire
-from ..ocan._execute import is_simple
+from ..ocan._plan import is_simple
 from ..storage import ActorStorage, open_actor_storage
 from ._activation import Activation
 from ._alarms import AlarmScheduler
