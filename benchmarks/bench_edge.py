@@ -106,7 +106,8 @@ async def _ws_echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "websocket.send", "bytes": message.get("bytes")})
 
 
-async def _hypercorn_websocket(n: int) -> float:
+async def _bare_hypercorn(nursery: trio.Nursery, app: Any) -> str:
+    """Serve a bare ASGI *app* with Hypercorn on 127.0.0.1:0; its base URL."""
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
@@ -114,9 +115,13 @@ async def _hypercorn_websocket(n: int) -> float:
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None
     config.errorlog = None
+    binds = await nursery.start(partial(hypercorn_serve, app, config, mode="asgi"))
+    return str(binds[0])
+
+
+async def _hypercorn_websocket(n: int) -> float:
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(hypercorn_serve, _ws_echo_app, config, mode="asgi"))  # type: ignore[arg-type]
-        port = int(binds[0].rsplit(":", 1)[1])
+        port = int((await _bare_hypercorn(nursery, _ws_echo_app)).rsplit(":", 1)[1])
         async with trio_websocket.open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
 
             async def one(i: int) -> object:
@@ -144,16 +149,8 @@ async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def _bare_http(n: int) -> float:
-    from hypercorn.config import Config
-    from hypercorn.trio import serve as hypercorn_serve
-
-    config = Config()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.errorlog = None
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(partial(hypercorn_serve, _hello, config, mode="asgi"))  # type: ignore[arg-type]
-        url = binds[0]
+        url = await _bare_hypercorn(nursery, _hello)
         async with httpx.AsyncClient() as client:
             rate = await _timed(n, lambda i: client.post(url, content=b"\x82\x01\x00"))
         nursery.cancel_scope.cancel()

@@ -235,8 +235,6 @@ class Mesh:
         """
         # Unclonable arguments fail here, before anything is sent.
         payload = _payload(chain, context)
-        if current_turn.get() is None:
-            return await self._send_and_wait(target, payload)  # not from a turn: no gate to open
         return await self.mesh_await(self._send_and_wait, target, payload)
 
     async def _send_and_wait(self, target: Target, payload: bytes) -> object:
