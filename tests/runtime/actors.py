@@ -65,6 +65,10 @@ class Counter(LumenizeDO):
         return items
 
     @mesh
+    def pop_option(self, **options: object) -> object:
+        return options.pop("key", None)
+
+    @mesh
     def fail(self, message: str) -> None:
         self.ctx.storage.kv.put("written-before-failure", True)
         try:

@@ -220,9 +220,26 @@ async def test_stub_method_builders_are_shared_and_bounded(monkeypatch: pytest.M
             stub._private  # noqa: B018 - refused by the builder, never kept
 
 
+async def test_a_call_of_scalars_is_handed_over_without_encoding() -> None:
+    from lumenize_trio.ocan import chain_of, continuation
+    from lumenize_trio.runtime._call_context import CallContext
+    from lumenize_trio.runtime._mesh import _payload
+
+    simple = chain_of(continuation().increment(1, by=2.5, label="x", raw=b"\x00", none=None))
+    assert _payload(simple, None) is simple  # immutable all the way down: sharing is cloning
+    assert type(_payload(simple, CallContext(()))) is bytes  # a context is encoded
+    assert type(_payload(chain_of(continuation().remember([1])), None)) is bytes  # a list is
+
+    async with open_mesh({"COUNTER": Counter}) as m:
+        call = m.get("COUNTER", "a").pop_option(key=1)
+        # The callee changing its keyword arguments cannot change the chain the caller holds.
+        assert await call == 1
+        assert await call == 1
+
+
 async def test_scalar_arguments_with_lone_surrogates_cross_intact() -> None:
-    # A call of scalar arguments takes the envelope's fast path; a str that UTF-8 cannot encode
-    # must still arrive exactly.
+    # A call of scalar arguments is handed over as it is; a str that UTF-8 cannot encode must
+    # arrive exactly, as it would through a clone.
     async with open_mesh({"COUNTER": Counter}) as m:
         stub = m.get("COUNTER", "c")
         assert await stub.remember("a\ud800b") == 1

@@ -52,18 +52,6 @@ def dumps(value: object) -> bytes:
     return _Emitter(graph).dumps(value)
 
 
-def dumps_plain(value: object) -> bytes:
-    """:func:`dumps` for a value the caller built from dicts with str keys, lists and atoms only,
-    with no object reached twice and nesting well under the limit: the shape is not checked.
-
-    For the runtime's own envelopes (a call of only scalar arguments), whose shape it knows.
-    """
-    try:
-        return cbor2.dumps(value)
-    except UnicodeEncodeError:
-        return _Emitter(None).dumps(value)  # a str with lone surrogates: written with tag 273
-
-
 def _is_plain(value: object) -> bool:
     """Whether *value* is JSON-like data (dicts, lists, atoms) with no object reached twice.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, TypeAlias, final
 
 import attrs
 
@@ -33,13 +33,20 @@ ALARM_FIRST_RETRY = 2.0
 ALARM_JITTER = 0.25
 
 
+#: A call as it travels to its node: ``clone([wire chain, wire context])``, or, for a simple chain
+#: (every argument a scalar, see :func:`lumenize_trio.ocan.is_simple`) sent with no call context,
+#: the chain itself. A chain is an immutable tuple and scalars are immutable, so handing it over
+#: is exactly what a clone would give the callee, minus the encoding and decoding.
+CallPayload: TypeAlias = "bytes | OperationChain"
+
+
 @final
 class CallEvent(Event):
-    """Run an operation chain (cloned bytes) on the actor and reply with the cloned outcome."""
+    """Run an operation chain (a :data:`CallPayload`) on the actor and reply with the cloned outcome."""
 
     __slots__ = ("payload", "reply")
 
-    def __init__(self, payload: bytes, reply: Reply) -> None:
+    def __init__(self, payload: CallPayload, reply: Reply) -> None:
         self.payload = payload
         self.reply = reply
 
@@ -62,12 +69,14 @@ class CallEvent(Event):
         self.reply.fail(error)
 
 
-def decode_call(payload: bytes) -> tuple[OperationChain, CallContext | None]:
-    """The chain and the call context of a call's payload (``clone([wire_chain, wire_context])``).
+def decode_call(payload: CallPayload) -> tuple[OperationChain, CallContext | None]:
+    """The chain and the call context of a call's payload (see :data:`CallPayload`).
 
     Raises:
         DataCloneError, ChainError, ValueError: the payload is malformed.
     """
+    if type(payload) is tuple:
+        return payload, None
     data = clone.loads(payload)
     if type(data) is not list or len(data) != 2:
         raise ChainError("a mesh call's payload must be [chain, context]")

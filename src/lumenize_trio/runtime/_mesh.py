@@ -15,7 +15,6 @@ import trio
 
 from .. import clone
 from .._exceptions import InvalidActorIdError, MeshCallError, UnknownBindingError
-from ..clone._encode import dumps_plain
 from ..ocan import OperationChain, to_wire
 from ..ocan._plan import is_simple
 from ..storage import ActorStorage, open_actor_storage
@@ -24,7 +23,7 @@ from ._alarms import AlarmScheduler
 from ._call_context import CallContext, current_call_context, to_wire as context_to_wire
 from ._clock import MeshClock
 from ._context import ActorContext, WorkerContext
-from ._events import CallEvent, decode_call, receive
+from ._events import CallEvent, CallPayload, decode_call, receive
 from ._fetcher import Fetcher, check_fetch_options
 from ._ids import ActorId, Namespace
 from ._outcome import Reply, encode_error, encode_outcome
@@ -237,7 +236,7 @@ class Mesh:
         payload = _payload(chain, context)
         return await self.mesh_await(self._send_and_wait, target, payload)
 
-    async def _send_and_wait(self, target: Target, payload: bytes) -> object:
+    async def _send_and_wait(self, target: Target, payload: CallPayload) -> object:
         reply = Reply()
         self._pending.add(reply)
         try:
@@ -270,7 +269,7 @@ class Mesh:
         else:
             send()
 
-    def _deliver(self, target: Target, payload: bytes, reply: Reply) -> None:
+    def _deliver(self, target: Target, payload: CallPayload, reply: Reply) -> None:
         """Hand a call to its target: the actor's queue, or a new worker task. Not a checkpoint."""
         if type(target) is ActorId:
             self.activate(target).submit(CallEvent(payload, reply))
@@ -279,7 +278,7 @@ class Mesh:
                 raise trio.ClosedResourceError("the mesh is closed")
             self._nursery.start_soon(self._run_worker, target, payload, reply)
 
-    async def _run_worker(self, binding: str, payload: bytes, reply: Reply) -> None:
+    async def _run_worker(self, binding: str, payload: CallPayload, reply: Reply) -> None:
         """One call to a worker: a fresh instance, the checked chain, the reply."""
         current_turn.set(None)  # this task was spawned from whatever task sent the call
         try:
@@ -620,19 +619,16 @@ async def open_mesh(
             mesh.close()
 
 
-def _payload(chain: OperationChain, context: CallContext | None) -> bytes:
-    """A call's payload: ``clone([wire chain, wire context])``.
-
-    A chain of scalar arguments with no context (most stub calls) is plain lists of atoms, so it
-    skips the clone's shape check.
+def _payload(chain: OperationChain, context: CallContext | None) -> CallPayload:
+    """A call's payload (see :data:`CallPayload`): a simple chain with no context (most stub
+    calls) as it is, anything else cloned.
 
     Raises:
         DataCloneError: an argument cannot be cloned.
     """
-    wire = [to_wire(chain), context_to_wire(context)]
     if context is None and is_simple(chain):
-        return dumps_plain(wire)
-    return clone.dumps(wire)
+        return chain
+    return clone.dumps([to_wire(chain), context_to_wire(context)])
 
 
 def _default_open_databases() -> int:
@@ -696,7 +692,7 @@ class _Send:
 
     __slots__ = ("_mesh", "_payload", "_reply", "_target")
 
-    def __init__(self, mesh: Mesh, target: Target, payload: bytes, reply: Reply) -> None:
+    def __init__(self, mesh: Mesh, target: Target, payload: CallPayload, reply: Reply) -> None:
         self._mesh, self._target, self._payload, self._reply = mesh, target, payload, reply
 
     def __call__(self) -> None:
