@@ -23,7 +23,18 @@ from lumenize_trio.storage import ActorStorage, StorageCommitError, open_actor_s
 
 # Few keys, so writes collide; non-ASCII ones whose UTF-8 and UTF-16 orders differ.
 KEYS = st.sampled_from(["a", "b", "a\x00", "é", "\uff61", "\U0001f600", "\ue000"])
-VALUES = st.integers(-2, 2) | st.text(max_size=2) | st.lists(st.integers(0, 3), max_size=2)
+# Values the KV read cache keeps (small scalars) and ones it does not (lists, a long str, an int
+# past 64 bits).
+VALUES = (
+    st.integers(-2, 2)
+    | st.text(max_size=2)
+    | st.lists(st.integers(0, 3), max_size=2)
+    | st.none()
+    | st.binary(max_size=2)
+    | st.floats(allow_nan=False)
+    | st.just("x" * 300)
+    | st.just(2**70)
+)
 
 
 class InjectedCommitFailure(Exception):
@@ -90,6 +101,19 @@ class StorageMachine(RuleBasedStateMachine):
             del self.visible[key]
         self.dirty = self.dirty or bool(present)
 
+    @rule()
+    def delete_all(self) -> None:
+        self.storage.delete_all()
+        self.visible.clear()
+        self.dirty = True
+
+    @rule(key=KEYS)
+    def get(self, key: str) -> None:
+        # Twice: the second read is served by the read cache when the value is one it keeps.
+        expected = self.visible.get(key, "absent")
+        assert self.storage.kv.get(key, "absent") == expected
+        assert self.storage.kv.get(key, "absent") == expected
+
     @rule(key=KEYS, value=VALUES)
     def failing_transaction_sync(self, key: str, value: object) -> None:
         def block() -> None:
@@ -146,6 +170,8 @@ class StorageMachine(RuleBasedStateMachine):
     @invariant()
     def visible_state_matches_the_model(self) -> None:
         assert list(self.storage.kv.list().items()) == utf8_ordered(self.visible)
+        for key, value in self.storage.kv.list().items():
+            assert self.storage.kv.get(key) == value
         assert self.storage.has_uncommitted_writes == self.dirty
 
     @invariant()

@@ -75,7 +75,7 @@ def decode_call(payload: CallPayload) -> tuple[OperationChain, CallContext | Non
     Raises:
         DataCloneError, ChainError, ValueError: the payload is malformed.
     """
-    if type(payload) is tuple:
+    if isinstance(payload, tuple):
         return payload, None
     data = clone.loads(payload)
     if type(data) is not list or len(data) != 2:

@@ -215,6 +215,7 @@ class ActorStorage(metaclass=NoPublicConstructor):
         core = self._core
         with core.savepoint():
             core.write("DELETE FROM main.__lmz_kv")
+            core.kv_cache.clear()
             core.write("DELETE FROM main.__lmz_alarm")
             self._schedules.clear()
             deferred = core.query("PRAGMA defer_foreign_keys")[0][0]
@@ -406,7 +407,8 @@ def open_actor_storage(
         exclusive: hold the file's lock for as long as the storage is open (the default, what
             the runtime uses: one fewer file and mmap per actor, faster opening, and any other
             connection to the file fails at once). ``False`` lets other connections read the
-            file meanwhile (tests and tools that inspect a live database).
+            file meanwhile (tests and tools that inspect a live database); they must not write
+            to it, since this storage takes its own writes for the only ones.
 
     Returns:
         The open storage, with the runtime's tables created. Close it with

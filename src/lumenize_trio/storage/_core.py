@@ -80,6 +80,9 @@ class StorageCore:
     #: Bumped by every write to ``__lmz_alarms`` and every rollback, so a reader can tell that
     #: rows it read earlier may have changed.
     schedules_version: int = 0
+    #: The KV read cache (see ``_kv.py``): key -> its small immutable value, or ``ABSENT``. It
+    #: mirrors what this connection sees, uncommitted writes included, so every rollback clears it.
+    kv_cache: dict[str, object] = attrs.field(init=False, factory=dict)
     #: Runs every internal statement (one cursor reused: each is read to the end at once).
     cursor: sqlite3.Cursor = attrs.field(
         init=False, default=attrs.Factory(lambda self: self.conn.cursor(), takes_self=True)
@@ -160,6 +163,7 @@ class StorageCore:
         if self.tx_open and not self.conn.in_transaction:
             self.tx_open = False
             self.lost = reason
+            self.kv_cache.clear()
             return True
         return False
 
@@ -191,7 +195,7 @@ class StorageCore:
                 self._control(f"ROLLBACK TO {name}")
                 self._control(f"RELEASE {name}")
                 self.dirty = dirty_before
-                self.forget_schedules()
+                self.forget_after_rollback()
             raise
         self.depth -= 1
         if not self.closed and self.lost is None:
@@ -238,7 +242,7 @@ class StorageCore:
         if not ok:
             self._control(_UNDO_TURN)
             self.dirty = self.dirty_before_turn
-            self.forget_schedules()
+            self.forget_after_rollback()
         self._control(_CLOSE_TURN)
         if not self.dirty:
             self.settle()
@@ -252,7 +256,7 @@ class StorageCore:
         if self.lost is not None:
             reason, self.lost = self.lost, None
             self._reset_state()
-            self.forget_schedules()
+            self.forget_after_rollback()
             raise StorageCommitError(
                 f"nothing was committed: uncommitted writes had already been lost ({reason})"
             )
@@ -295,12 +299,13 @@ class StorageCore:
                 self.close()
                 raise
         self._reset_state()
-        self.forget_schedules()
+        self.forget_after_rollback()
 
-    def forget_schedules(self) -> None:
-        """After a rollback: the schedules table may be gone, and its rows may differ."""
+    def forget_after_rollback(self) -> None:
+        """After a rollback: the schedules table may be gone, its rows and the KV entries may differ."""
         self.schedules_table = None
         self.schedules_version += 1
+        self.kv_cache.clear()
 
     def _reset_state(self) -> None:
         self.tx_open = False
@@ -317,5 +322,6 @@ class StorageCore:
         self.closed = True
         self._reset_state()
         self.committing = False
+        self.kv_cache.clear()
         # sqlite3.Connection.close() does not commit: an open transaction is rolled back.
         self.conn.close()

@@ -1,9 +1,17 @@
-"""The synchronous key-value API (``storage.kv``), stored in the reserved table ``__lmz_kv``."""
+"""The synchronous key-value API (``storage.kv``), stored in the reserved table ``__lmz_kv``.
+
+Reads go through a small cache (``StorageCore.kv_cache``) of what this connection last read or
+wrote for a key: values that are immutable and small (``str``, ``int``, ``float``, ``bool``,
+``bytes``, ``None``; a cached object is exactly what decoding the stored bytes gives), and keys
+known to be absent. It is exact because every change to ``__lmz_kv`` goes through this module
+(user SQL may not touch reserved tables, and the connection is the file's only writer) and every
+rollback clears it. A hot ``get`` then costs no SQL statement and no decoding.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, cast, final
+from typing import TYPE_CHECKING, Final, cast, final
 
 from .. import clone
 from .._exceptions import ReservedNameError, StorageLimitError
@@ -16,6 +24,31 @@ if TYPE_CHECKING:
 _GET = "SELECT value FROM main.__lmz_kv WHERE key = ?"
 _PUT = "INSERT OR REPLACE INTO main.__lmz_kv (key, value) VALUES (?, ?)"
 _DELETE = "DELETE FROM main.__lmz_kv WHERE key = ?"
+
+#: In the read cache: the key is known to have no entry.
+ABSENT: Final = object()
+#: The read cache keeps at most this many keys (it starts again empty when full) ...
+CACHE_KEYS: Final = 64
+#: ... each at most this many characters of key plus str or bytes value ...
+CACHE_ENTRY_SIZE: Final = 256
+#: ... with values of these exact types (immutable: the cached object can be handed out).
+_CACHEABLE: Final = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _remember(cache: dict[str, object], key: str, value: object) -> None:
+    """Note in the read cache that *key* now holds *value* (or :data:`ABSENT`); forget it if
+    the value is not one the cache keeps."""
+    kind = type(value)
+    if value is ABSENT or (
+        kind in _CACHEABLE
+        and len(key) + (len(value) if kind is str or kind is bytes else 0) <= CACHE_ENTRY_SIZE  # type: ignore[arg-type]
+        and (kind is not int or value.bit_length() <= 64)  # type: ignore[attr-defined]
+    ):
+        if len(cache) >= CACHE_KEYS and key not in cache:
+            cache.clear()
+        cache[key] = value
+    else:
+        cache.pop(key, None)
 
 
 def utf8(text: str, what: str) -> bytes:
@@ -139,12 +172,20 @@ class KvStorage(metaclass=NoPublicConstructor):
         """
         core = self._core
         core.usable()
+        cache = core.kv_cache
+        if type(key) is str:
+            cached = cache.get(key, cache)  # the cache itself: not there
+            if cached is not cache:
+                return default if cached is ABSENT else cached  # only valid keys are cached
         key_size(key)
         rows = core.read(_GET, (key,))
         if not rows:
+            _remember(cache, key, ABSENT)
             return default
         data: bytes = rows[0][0]  # type: ignore[assignment]  # the value column holds BLOBs
-        return clone.loads(data)
+        value = clone.loads(data)
+        _remember(cache, key, value)
+        return value
 
     def put(self, key: str, value: object) -> None:
         """Store ``value`` under ``key``, replacing any value there.
@@ -160,6 +201,7 @@ class KvStorage(metaclass=NoPublicConstructor):
         core.usable()
         data = encode_value(key_size(key), value, key)
         core.written(_PUT, (key, data))
+        _remember(core.kv_cache, key, value)
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; return whether it was there.
@@ -170,6 +212,7 @@ class KvStorage(metaclass=NoPublicConstructor):
         self._core.usable()
         check_key(key)
         removed = self._core.write(_DELETE, (key,)) > 0
+        _remember(self._core.kv_cache, key, ABSENT)
         if removed:
             self._core.dirty = True
         else:
@@ -214,6 +257,8 @@ class KvStorage(metaclass=NoPublicConstructor):
         with self._core.savepoint():
             self._core.write_many(_PUT, rows)
             self._core.dirty = True
+        for key in keys:
+            self._core.kv_cache.pop(key, None)
 
     def delete_many(self, keys: Iterable[str]) -> int:
         """Remove every key in ``keys`` (at most 128); return how many were there.
@@ -233,6 +278,8 @@ class KvStorage(metaclass=NoPublicConstructor):
                 removed += self._core.write(_DELETE, (key,))
             if removed:
                 self._core.dirty = True
+        for key in batch:
+            _remember(self._core.kv_cache, key, ABSENT)
         self._core.settle()
         return removed
 
