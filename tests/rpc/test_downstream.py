@@ -36,7 +36,8 @@ async def test_downstream_by_client_id() -> None:
             open_rpc_client(url + "?client_id=q", on_downstream=got["q"].append),
         ):
             stub = edge.mesh.get("CALC", "room")
-            assert connected_clients(stub) == ["a", "b", "q"]
+            # The server registers a socket after its accept went out: the client may be first.
+            await wait_until(lambda: connected_clients(stub) == ["a", "b", "q"])
             await a.push(["b"], {"to": "b"}, 3)  # from inside a turn: an output of the turn
             await wait_until(lambda: got["b"])
             send_downstream(None, stub, "all")  # from outside: now
@@ -88,7 +89,7 @@ async def test_reconnect_after_close_and_on_close_false(monkeypatch: pytest.Monk
             # The server drops the socket (a protocol error it provokes: a text message).
             ws = actor._client.ws
             assert ws is not None
-            await ws.send_message("not a frame")
+            await ws.send("not a frame")
             await wait_until(lambda: closes)
             assert closes[0][0] == 4002
             await wait_until(lambda: actor._client.ws is not None and actor._client.ws is not ws)
@@ -105,7 +106,7 @@ async def test_reconnect_after_close_and_on_close_false(monkeypatch: pytest.Monk
         async with open_rpc_client(rpc_url(edge, "r"), on_downstream=got.append, on_close=stop) as actor:
             ws = actor._client.ws
             assert ws is not None
-            await ws.send_message("not a frame")
+            await ws.send("not a frame")
             await wait_until(lambda: verdicts)
             await wait_until(lambda: actor._client.closed is not None)
             with pytest.raises(RpcConnectionError) as info:

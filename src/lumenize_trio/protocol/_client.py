@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, final
 
 from .. import clone
 from .._exceptions import ChainError, DataCloneError
+from ..clone._encode import dumps_plain
 from ..ocan import to_wire, validate_chain
+from ..ocan._plan import is_simple
 from ._events import CallError, CallResult, Close, Downstream, Ping, Pong, ProtocolError
 from ._frames import (
     PING_BYTES,
@@ -116,12 +118,16 @@ class RpcClientConnection:
 
         Nothing is queued when it raises.
         """
-        validate_chain(chain)
-        try:
-            refs = find_refs(chain)
-        except RefError as exc:
-            raise ChainError(str(exc)) from None
-        data = clone.dumps(to_wire(chain))
+        if is_simple(chain):  # scalar arguments only (most calls): valid, no reference, plain
+            refs: tuple[int, ...] = ()
+            data = dumps_plain(to_wire(chain))
+        else:
+            validate_chain(chain)
+            try:
+                refs = find_refs(chain)
+            except RefError as exc:
+                raise ChainError(str(exc)) from None
+            data = clone.dumps(to_wire(chain))
         size = len(data)
         if size > MAX_FRAME_SIZE - FRAME_OVERHEAD:
             raise ChainError(

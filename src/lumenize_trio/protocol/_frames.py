@@ -20,6 +20,7 @@ import attrs
 
 from .. import clone
 from .._exceptions import DataCloneError
+from ..clone._encode import dumps_plain
 from ._limits import MAX_CALLS_PER_BATCH, MAX_FRAME_SIZE, MAX_ID, PROTOCOL_VERSION, CloseCode
 
 if TYPE_CHECKING:
@@ -103,19 +104,19 @@ PONG_BYTES: Final = clone.dumps([PROTOCOL_VERSION, int(Kind.PONG)])
 
 def encode_batch(calls: Sequence[tuple[int, bytes]]) -> bytes:
     """The BATCH frame of *calls* (``(call_id, clone.dumps(to_wire(chain)))`` pairs)."""
-    return clone.dumps([PROTOCOL_VERSION, int(Kind.BATCH), [[call_id, chain] for call_id, chain in calls]])
+    return dumps_plain([PROTOCOL_VERSION, int(Kind.BATCH), [[call_id, chain] for call_id, chain in calls]])
 
 
 def encode_results(results: Sequence[tuple[int, bool, bytes]]) -> bytes:
     """The RESULTS frame of *results* (``(call_id, ok, clone.dumps(value or error))``)."""
-    return clone.dumps(
+    return dumps_plain(
         [PROTOCOL_VERSION, int(Kind.RESULTS), [[call_id, ok, data] for call_id, ok, data in results]]
     )
 
 
 def encode_downstream(payload: bytes, seq: int | None) -> bytes:
     """The DOWNSTREAM frame of *payload* (``clone.dumps(value)``) with its sequence number."""
-    return clone.dumps([PROTOCOL_VERSION, int(Kind.DOWNSTREAM), payload, seq])
+    return dumps_plain([PROTOCOL_VERSION, int(Kind.DOWNSTREAM), payload, seq])
 
 
 def encode_close(code: int, reason: str) -> bytes:
@@ -130,7 +131,7 @@ def encode_close(code: int, reason: str) -> bytes:
         raise ValueError(f"a close code is an integer from 1000 to 4999, got {code}")
     if type(reason) is not str:
         raise ValueError(f"a close reason is a str, got {type(reason).__name__}")
-    return clone.dumps([PROTOCOL_VERSION, int(Kind.CLOSE), int(code), reason])
+    return dumps_plain([PROTOCOL_VERSION, int(Kind.CLOSE), int(code), reason])
 
 
 def _is_id(value: object) -> bool:

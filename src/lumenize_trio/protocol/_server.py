@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, final
 from .. import clone
 from .._exceptions import ChainError, DataCloneError, NotMeshCallableError
 from ..ocan import from_wire, validate_chain
+from ..ocan._plan import is_simple
 from ._events import BatchReceived, Call, CallError, CallResult, Close, Ping, Pong, ProtocolError
 from ._frames import (
     PING_BYTES,
@@ -93,12 +94,14 @@ class RpcServerConnection:
         for call_id, data in frame.calls:
             try:
                 chain = from_wire(clone.loads(data))
-                validate_chain(chain)
+                simple = is_simple(chain)  # scalar arguments only (most calls): valid, no reference
+                if not simple:
+                    validate_chain(chain)
             except (DataCloneError, ChainError, NotMeshCallableError) as exc:
                 calls.append(Call(call_id, (), (), exc))
             else:
                 try:
-                    refs = find_refs(chain)
+                    refs = () if simple else find_refs(chain)
                 except RefError as exc:
                     return _protocol_error(f"call {call_id}: {exc}")
                 problem = check_refs(refs, earlier, call_id)

@@ -11,7 +11,8 @@ it returns, passed as an argument of another call issued before the flush, trave
 ``CallRef`` (pipelining); an unissued ``RpcCall`` passed as an argument is a nested chain, run by
 the server as part of the call that holds it.
 
-Transports: a WebSocket (trio-websocket; one task reads results and pushes) or HTTP POST (httpx;
+Transports: a WebSocket (wsproto, read by one task that decodes results and pushes as they
+arrive; see ``_websocket.py``) or HTTP POST (httpx;
 one request per batch). A *reaper* task fails the calls of a batch whose deadline passed with
 ``trio.TooSlowError``. With ``on_downstream`` the WebSocket client reconnects when the socket
 closes, with backoff 1, 2, 4 ... 30 s, unless ``on_close`` returns ``False``; without it the
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import trio
-import trio_websocket
+from wsproto.utilities import RemoteProtocolError
 
 from .._exceptions import LumenizeError
 from ..ocan import Continuation, chain_of, continuation
@@ -53,6 +54,7 @@ from ..protocol import (
 from ..protocol._frames import BatchFrame, decode_frame
 from ..runtime._websockets import is_client_id
 from ._server import CLIENT_ID_SUBPROTOCOL
+from ._websocket import ClientWebSocket, WebSocketClosed, WebSocketRejected
 
 log = logging.getLogger("lumenize_trio")
 
@@ -212,7 +214,7 @@ class _Client:
         self.conn = RpcClientConnection(batch_timeout=batch_timeout)
         self.waiting: dict[int, IssuedCall] = {}
         self.closed: RpcConnectionError | None = None
-        self.ws: trio_websocket.WebSocketConnection | None = None
+        self.ws: ClientWebSocket | None = None
         self.http: httpx.AsyncClient | None = None
         self.nursery: trio.Nursery | None = None
         self._wake = trio.Event()
@@ -278,8 +280,8 @@ class _Client:
                     self._deadline_changed.set()
                 if self.ws is not None:
                     # A closed socket: the reader sees the close and fails these calls.
-                    with contextlib.suppress(trio_websocket.ConnectionClosed):
-                        await self.ws.send_message(data)
+                    with contextlib.suppress(WebSocketClosed):
+                        await self.ws.send(data)
                 else:
                     assert self.nursery is not None
                     self.nursery.start_soon(self._post, data)
@@ -325,13 +327,10 @@ class _Client:
                 for call_id in ids:
                     self.settle(call_id, None, RpcConnectionError(code, reason))
 
-    async def connect(self) -> trio_websocket.WebSocketConnection:
+    async def connect(self) -> ClientWebSocket:
         """Open the WebSocket (raises :class:`RpcConnectionError` if it is refused)."""
-        assert self.nursery is not None
         subprotocols = [] if self.client_id is None else [CLIENT_ID_SUBPROTOCOL + self.client_id]
         headers = [(k.encode(), v.encode()) for k, v in self.headers.items()]
-        # The stream is ours (not trio-websocket's connect_websocket_url), so that a refused
-        # upgrade closes it.
         parts = urlsplit(self.url)
         secure = parts.scheme == "wss"
         host = parts.hostname or "localhost"
@@ -347,48 +346,23 @@ class _Client:
                 stream = await trio.open_tcp_stream(host, port)
         except OSError as exc:
             raise RpcConnectionError(int(CloseCode.GOING_AWAY), f"cannot connect: {exc!r}") from None
-        rejected: RpcConnectionError | None = None
         try:
-            ws: trio_websocket.WebSocketConnection = await self.nursery.start(
-                self._hold, stream, parts.netloc, resource, subprotocols, headers
-            )
-            return ws
-        except* trio_websocket.ConnectionRejected as group:
-            refusal = _first(group)
-            assert isinstance(refusal, trio_websocket.ConnectionRejected)
-            body = (refusal.body or b"").decode(errors="replace")
-            rejected = RpcConnectionError(refusal.status_code, body)
-        except* (OSError, trio_websocket.HandshakeError) as group:  # pragma: no cover - a broken peer
-            rejected = RpcConnectionError(int(CloseCode.GOING_AWAY), f"cannot connect: {_first(group)!r}")
-        await trio.aclose_forcefully(stream)
-        raise rejected
-
-    async def _hold(
-        self,
-        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-        host: str,
-        resource: str,
-        subprotocols: list[str],
-        headers: list[tuple[bytes, bytes]],
-        *,
-        task_status: trio.TaskStatus[trio_websocket.WebSocketConnection] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Open a WebSocket on *stream* in a nursery of its own (trio-websocket raises a refused
-        upgrade in its reader task too) and keep it until it closes."""
-        async with trio.open_nursery() as nursery:
-            ws = await trio_websocket.wrap_client_stream(
-                nursery,
+            return await ClientWebSocket.open(
                 stream,
-                host,
+                parts.netloc,
                 resource,
                 subprotocols=subprotocols,
                 extra_headers=headers,
-                message_queue_size=16,
                 max_message_size=MAX_FRAME_SIZE,
             )
-            task_status.started(ws)
+        except WebSocketRejected as refusal:
+            rejected = RpcConnectionError(refusal.status_code, refusal.body.decode(errors="replace"))
+        except (OSError, trio.BrokenResourceError, WebSocketClosed, RemoteProtocolError) as exc:
+            rejected = RpcConnectionError(int(CloseCode.GOING_AWAY), f"cannot connect: {exc!r}")
+        await trio.aclose_forcefully(stream)
+        raise rejected
 
-    async def run_websocket(self, ws: trio_websocket.WebSocketConnection) -> None:
+    async def run_websocket(self, ws: ClientWebSocket) -> None:
         """Read *ws* until it closes, and reconnect while the client wants it."""
         delays = backoff_delays()
         while True:
@@ -397,9 +371,7 @@ class _Client:
             self._wake.set()  # calls queued while disconnected leave now
             code, reason = await self._read(ws)
             self.ws = None
-            # trio-websocket's client waits for the server's TCP close and then leaves its socket
-            # open: close it ourselves (a no-op if it was closed).
-            await ws._close_stream()
+            await ws.close_stream()
             self._connected = trio.Event()
             error = RpcConnectionError(code, reason)
             self.fail_all(error)
@@ -419,18 +391,14 @@ class _Client:
                 delays = backoff_delays()
                 break
 
-    async def _read(self, ws: trio_websocket.WebSocketConnection) -> tuple[int, str]:
+    async def _read(self, ws: ClientWebSocket) -> tuple[int, str]:
         """Handle frames until the socket closes; return its close code and reason."""
         close_frame: tuple[int, str] | None = None
         while True:
             try:
-                message = await ws.get_message()
-            except trio_websocket.ConnectionClosed as exc:
-                if close_frame is not None:
-                    return close_frame
-                reason = exc.reason
-                assert reason is not None
-                return reason.code, reason.reason or ""
+                message = await ws.receive()
+            except WebSocketClosed as exc:
+                return close_frame if close_frame is not None else (exc.code, exc.reason)
             if isinstance(message, str):
                 events: list[object] = [
                     ProtocolError(int(CloseCode.PROTOCOL_ERROR), "frames are binary messages")
@@ -445,11 +413,13 @@ class _Client:
                 elif type(event) is Downstream:
                     await self._deliver(event)
                 elif type(event) is Ping:
-                    await ws.send_message(self.conn.send_pong())
+                    with contextlib.suppress(WebSocketClosed):  # the next receive reports it
+                        await ws.send(self.conn.send_pong())
                 elif type(event) is Close:
                     close_frame = (event.code, event.reason)
                 elif type(event) is ProtocolError:
-                    await ws.send_message(self.conn.send_close(event.code, event.message))
+                    with contextlib.suppress(WebSocketClosed):
+                        await ws.send(self.conn.send_close(event.code, event.message))
                     await ws.aclose(event.code, event.message.encode()[:123].decode(errors="ignore"))
                     return event.code, event.message
 
@@ -466,8 +436,9 @@ class _Client:
         self.closed = RpcConnectionError(int(CloseCode.NORMAL), "the client closed")
         self.fail_all(self.closed)
         if self.ws is not None:
+            await self.ws.aclose(int(CloseCode.NORMAL))
             with trio.move_on_after(1):  # a peer that does not answer the close handshake
-                await self.ws.aclose(int(CloseCode.NORMAL))
+                await self.ws.wait_closed()
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

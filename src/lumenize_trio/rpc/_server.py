@@ -300,9 +300,9 @@ class RpcEndpoint:
                 events = list(server.receive_data(data))
             for event in events:
                 if type(event) is BatchReceived:
-                    await socket.put(server.send_results(await self._run(actor_id, event)))
+                    await socket.answer(server.send_results(await self._run(actor_id, event)))
                 elif type(event) is Ping:
-                    await socket.put(server.send_pong())
+                    await socket.answer(server.send_pong())
                 elif type(event) is Close:
                     return int(CloseCode.NORMAL), ""
                 elif type(event) is ProtocolError:
@@ -313,7 +313,13 @@ class RpcEndpoint:
 
 @final
 class _Socket:
-    """One open RPC WebSocket: its client id and its outgoing queue, drained by :meth:`write`."""
+    """One open RPC WebSocket: its client id, and its queue of downstream pushes (which actors
+    make without waiting), drained by :meth:`write`.
+
+    Answers (RESULTS, PONG) are sent by the task that reads the socket, without the queue: one
+    task switch fewer per round trip. The server's ``send`` writes each message whole, so answers
+    and pushes interleave only between messages; an answer may overtake pushes still queued.
+    """
 
     __slots__ = ("_in", "_out", "_send", "client_id")
 
@@ -321,6 +327,13 @@ class _Socket:
         self._send = send
         self.client_id = client_id
         self._in, self._out = trio.open_memory_channel[dict[str, object]](SOCKET_QUEUE)
+
+    async def answer(self, data: bytes) -> None:
+        """Send an answer now (a checkpoint); if the client is gone, the reader will see it."""
+        try:
+            await self._send({"type": "websocket.send", "bytes": data})
+        except Exception as exc:  # pragma: no cover - the server's socket is already gone
+            log.debug("RPC socket of client %r: send failed: %r", self.client_id, exc)
 
     async def put(self, data: bytes) -> None:
         with contextlib.suppress(trio.BrokenResourceError):  # the writer stopped: the client left
