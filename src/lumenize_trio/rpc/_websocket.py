@@ -34,7 +34,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.utilities import LocalProtocolError
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -46,6 +46,8 @@ ABNORMAL_CLOSURE: Final = 1006
 #: The close code sent when a message is larger than allowed.
 MESSAGE_TOO_BIG: Final = 1009
 
+#: The states in which a received close event is answered with a close frame.
+_ANSWER_CLOSE: Final = frozenset({ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING})
 #: What a broken or closed stream raises; the connection reports it as a close.
 _STREAM_ERRORS: Final = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
@@ -100,7 +102,7 @@ class ClientWebSocket:
 
         Raises:
             WebSocketRejected: the server answered with an HTTP response (status and body).
-            WebSocketClosed: the stream ended before the server answered.
+            WebSocketClosed: the stream ended before the server's answer was complete.
             wsproto.utilities.RemoteProtocolError: the server's answer is not a valid upgrade
                 response.
             trio.BrokenResourceError, OSError: the stream failed.
@@ -114,6 +116,15 @@ class ClientWebSocket:
         status: int | None = None
         body = bytearray()
         while True:
+            data = bytes(await stream.receive_some(RECEIVE_SIZE))
+            if data:
+                connection.receive_data(data)
+            else:
+                # The end of the stream ends a refusal's body sent without a length; an answer it
+                # cuts short makes h11 raise, reported below as a close (1006).
+                with contextlib.suppress(RemoteProtocolError):
+                    connection.receive_data(None)
+            ws._pending.extend(connection.events())
             while ws._pending:
                 event = ws._pending.popleft()
                 if isinstance(event, AcceptConnection):
@@ -122,12 +133,12 @@ class ClientWebSocket:
                     status = event.status_code
                     if not event.has_body:
                         raise WebSocketRejected(status, b"")
-                elif isinstance(event, RejectData):
+                elif isinstance(event, RejectData):  # pragma: no branch - nothing else comes first
                     body += event.data
                     if event.body_finished:
                         assert status is not None
                         raise WebSocketRejected(status, bytes(body))
-            if not await ws._read():
+            if not data:
                 raise WebSocketClosed(ABNORMAL_CLOSURE, "the connection ended during the upgrade")
 
     async def _read(self) -> bool:
@@ -171,9 +182,13 @@ class ClientWebSocket:
                             if event.message_finished:
                                 return b"".join(data)
                     elif isinstance(event, Ping):
-                        await self._send_bytes(self._connection.send(event.response()))
+                        # Not once a close was sent or received (wsproto refuses: RFC 6455 §5.5.2).
+                        if self._connection.state is ConnectionState.OPEN:
+                            await self._send_bytes(self._connection.send(event.response()))
                     elif isinstance(event, CloseConnection):
-                        if self._connection.state is ConnectionState.REMOTE_CLOSING:
+                        # The peer's close is answered; a frame wsproto cannot parse (still OPEN)
+                        # fails the connection with its code (1002, 1007: RFC 6455 §7.1.7).
+                        if self._connection.state in _ANSWER_CLOSE:
                             await self._send_bytes(self._connection.send(event.response()))
                         raise self._close(event.code, event.reason or "")
                     # A Pong needs nothing.
