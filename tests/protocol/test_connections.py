@@ -682,6 +682,45 @@ def test_send_results_always_fits_one_frame() -> None:
     assert [e.value for e in kept] == [big, b"small", big]
 
 
+def test_send_encoded_results_puts_the_bytes_in_the_frame_as_they_are() -> None:
+    client = RpcClientConnection()
+    ids = [client.call(chain_of(ctn.text())) for _ in range(2)]
+    client.data_to_send(0.0)
+    server = RpcServerConnection()
+    data = server.send_encoded_results(
+        [(ids[0], True, clone.dumps({"a": 1})), (ids[1], False, clone.dumps(KeyError("k")))]
+    )
+    # The same frame send_results makes from the values.
+    assert data == server.send_results([CallResult(ids[0], {"a": 1}), CallError(ids[1], KeyError("k"))])
+    ok, failed = client.receive_data(data)
+    assert ok == CallResult(ids[0], {"a": 1})
+    assert isinstance(failed, CallError)
+    assert isinstance(failed.error, KeyError)
+
+
+def test_send_encoded_results_refusals_and_size_rule() -> None:
+    server = RpcServerConnection()
+    with pytest.raises(ValueError, match="at least one"):
+        server.send_encoded_results([])
+    with pytest.raises(ValueError, match="repeated"):
+        server.send_encoded_results([(1, True, b"\x01"), (1, True, b"\x02")])
+    with pytest.raises(ValueError, match="out of range"):
+        server.send_encoded_results([(-1, True, b"\x01")])
+    for bad in [(1, True), (1, 1, b"\x01"), (1, True, "text"), [1, True, b"\x01"]]:
+        with pytest.raises(ValueError, match=r"\(call_id, ok, bytes\)"):
+            server.send_encoded_results([bad])  # type: ignore[list-item]
+    big = clone.dumps(bytes(MAX_FRAME_SIZE))
+    data = server.send_encoded_results([(1, True, big), (2, True, b"\x01")])
+    assert len(data) <= MAX_FRAME_SIZE
+    client_view = clone.loads(data)[2]
+    assert client_view[0][1] is False
+    assert b"does not fit one frame" in client_view[0][2]
+    assert client_view[1] == [2, True, b"\x01"]
+    server.send_close(1000, "")
+    with pytest.raises(RuntimeError, match="closed"):
+        server.send_encoded_results([(1, True, b"\x01")])
+
+
 # --- plan_batch misuse -------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from lumenize_trio import (
     mesh,
     open_mesh,
 )
+from lumenize_trio.ocan import chain_of, continuation
 
 from .actors import Counter, Refused
 
@@ -244,3 +245,44 @@ async def test_scalar_arguments_with_lone_surrogates_cross_intact() -> None:
         stub = m.get("COUNTER", "c")
         assert await stub.remember("a\ud800b") == 1
         assert await stub.recall() == ["a\ud800b"]
+
+
+async def test_call_outcome_returns_the_outcome_as_encoded() -> None:
+    from lumenize_trio import OverloadedError, clone
+
+    async with open_mesh({"COUNTER": Counter}, max_queue=1) as m:
+        stub = m.get("COUNTER", "a")
+        chain = chain_of(continuation().increment(5))
+        ok, data = await m.call_outcome(stub.id, chain)
+        assert ok is True
+        assert clone.loads(data) == 5
+        ok, data = await m.call_outcome(stub.id, chain_of(continuation().fail("no")))
+        error = clone.loads(data)
+        assert ok is False
+        assert isinstance(error, Refused)
+        assert error.args[0] == "no"
+        with pytest.raises(DataCloneError):
+            await m.call_outcome(stub.id, chain_of(continuation().remember(lambda: 1)))
+
+        # A call that cannot be delivered is an outcome too.
+        async def slow() -> None:
+            await stub.slow_increment(0.1)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(slow)
+            nursery.start_soon(slow)  # queued: the queue is now full
+            await trio.sleep(0.01)
+            ok, data = await m.call_outcome(stub.id, chain)
+            assert ok is False
+            assert isinstance(clone.loads(data), OverloadedError)
+
+
+async def test_call_outcome_is_refused_inside_a_turn() -> None:
+    class Caller(LumenizeDO):
+        @mesh
+        async def relay(self) -> None:
+            await self.env.call_outcome(self.env.get("COUNTER", "x").id, chain_of(continuation().count()))
+
+    async with open_mesh({"COUNTER": Counter, "CALLER": Caller}) as m:
+        with pytest.raises(RuntimeError, match="outside every turn"):
+            await m.get("CALLER", "c").relay()

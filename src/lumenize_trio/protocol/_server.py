@@ -126,7 +126,6 @@ class RpcServerConnection:
         """
         self._check_open()
         items: list[tuple[int, bool, bytes]] = []
-        ids: set[int] = set()
         for outcome in results:
             if type(outcome) is CallResult:
                 ok, value = True, outcome.value
@@ -137,11 +136,35 @@ class RpcServerConnection:
                     "send_results takes CallResult and CallError (of an exception) values, "
                     f"got {outcome!r:.80}"
                 )
-            call_id = outcome.call_id
+            items.append(_encode_outcome(outcome.call_id, ok, value))
+        return self.send_encoded_results(items)
+
+    def send_encoded_results(self, items: Iterable[tuple[int, bool, bytes]]) -> bytes:
+        """:meth:`send_results` for outcomes already cloned: ``(call_id, ok, data)`` where
+        *data* is ``clone.dumps`` of the result (``ok``) or of the exception. The bytes are put
+        in the frame as they are (a runtime that already holds its results encoded sends them
+        without decoding them). The same checks and the same size rule as :meth:`send_results`.
+
+        Raises:
+            ValueError: *items* is empty, repeats a call id, has an id out of range, or an item
+                is not ``(int, bool, bytes)``.
+            RuntimeError: :meth:`send_close` was called already.
+        """
+        self._check_open()
+        items = list(items)
+        ids: set[int] = set()
+        for item in items:
+            if (
+                type(item) is not tuple
+                or len(item) != 3
+                or type(item[1]) is not bool
+                or type(item[2]) is not bytes
+            ):
+                raise ValueError(f"an encoded result is (call_id, ok, bytes), got {item!r:.80}")
+            call_id = item[0]
             if type(call_id) is not int or not 0 <= call_id <= MAX_ID or call_id in ids:
                 raise ValueError(f"call id {call_id!r:.40} is out of range or repeated")
             ids.add(call_id)
-            items.append(_encode_outcome(call_id, ok, value))
         if not items:
             raise ValueError("send_results needs at least one result")
         budget = MAX_FRAME_SIZE - FRAME_OVERHEAD

@@ -50,6 +50,7 @@ from ..protocol import (
 )
 from ..runtime import ActorId
 from ..runtime._http_event import internal_error
+from ..runtime._outcome import encode_error
 from ..runtime._websockets import CLIENT_ID_RULE, is_client_id
 from ._downstream import register, unregister
 from ._internals import call_unchecked
@@ -181,6 +182,19 @@ class RpcEndpoint:
 
     # -- running a batch ----------------------------------------------------------------------
 
+    async def _answer(self, server: RpcServerConnection, actor_id: ActorId, event: BatchReceived) -> bytes:
+        """Run a batch's calls and return the RESULTS frame answering them."""
+        calls = event.calls
+        if len(calls) == 1 and calls[0].refused is None and not self.policy.expose_internals:
+            # The usual batch: one call, nothing to plan. Its outcome goes into the frame as the
+            # actor encoded it (not decoded here and encoded again).
+            try:
+                outcome = await self.mesh.call_outcome(actor_id, calls[0].chain)
+            except Exception as exc:  # pragma: no cover - what a frame decoded to can be cloned again
+                outcome = False, encode_error(exc)
+            return server.send_encoded_results([(calls[0].call_id, *outcome)])
+        return server.send_results(await self._run(actor_id, event))
+
     async def _run(self, actor_id: ActorId, event: BatchReceived) -> list[Outcome]:
         plan = plan_batch(event.calls)
         while (ready := plan.next_call()) is not None:
@@ -231,7 +245,7 @@ class RpcEndpoint:
         self.frames_received += 1
         [event] = server.receive_data(body)
         if type(event) is BatchReceived:
-            results = server.send_results(await self._run(target, event))
+            results = await self._answer(server, target, event)
             await _respond(send, 200, results, extra, _CBOR)
         elif type(event) is Ping:
             await _respond(send, 200, server.send_pong(), extra, _CBOR)
@@ -300,7 +314,7 @@ class RpcEndpoint:
                 events = list(server.receive_data(data))
             for event in events:
                 if type(event) is BatchReceived:
-                    await socket.answer(server.send_results(await self._run(actor_id, event)))
+                    await socket.answer(await self._answer(server, actor_id, event))
                 elif type(event) is Ping:
                     await socket.answer(server.send_pong())
                 elif type(event) is Close:

@@ -245,6 +245,32 @@ class Mesh:
         finally:
             self._pending.discard(reply)
 
+    async def call_outcome(self, target: Target, chain: OperationChain) -> tuple[bool, bytes]:
+        """:meth:`call` from outside every turn, returning the outcome as the callee encoded it:
+        ``(True, clone bytes of the result)`` or ``(False, clone bytes of the error)`` — also
+        for a call that could not be delivered. For a caller that passes results on (the RPC
+        server), so they are not decoded and encoded again.
+
+        Raises:
+            DataCloneError: an argument cannot be cloned (nothing was sent).
+            RuntimeError: called from inside a turn (use :meth:`call`).
+
+        Cancellation: a checkpoint; cancelling only stops waiting, the call itself goes on.
+        """
+        if current_turn.get() is not None:
+            raise RuntimeError("call_outcome() is for callers outside every turn; use call()")
+        reply = Reply()
+        payload = _payload(chain, None)
+        self._pending.add(reply)
+        try:
+            try:
+                self._deliver(target, payload, reply)
+            except Exception as exc:  # overloaded, closed: an outcome like any other
+                reply.fail(exc)
+            return await reply.wait_encoded()
+        finally:
+            self._pending.discard(reply)
+
     def send(
         self,
         target: Target,

@@ -50,8 +50,9 @@ class Reply:
         """Fill the slot with an error."""
         self.set(False, encode_error(error))
 
-    async def wait(self) -> object:
-        """Wait for the outcome: return the result, or raise the (decoded) error.
+    async def wait_encoded(self) -> tuple[bool, bytes]:
+        """Wait for the outcome and return it as it was encoded: ``(ok, clone bytes of the
+        result or of the error)``, for a caller that passes it on without looking inside.
 
         Cancellation: a checkpoint; cancelling only stops waiting, the call itself goes on.
         """
@@ -66,6 +67,14 @@ class Reply:
                 return trio.lowlevel.Abort.SUCCEEDED
 
             await trio.lowlevel.wait_task_rescheduled(abort)
+        return self._ok, self._payload
+
+    async def wait(self) -> object:
+        """Wait for the outcome: return the result, or raise the (decoded) error.
+
+        Cancellation: a checkpoint; cancelling only stops waiting, the call itself goes on.
+        """
+        await self.wait_encoded()
         value = clone.loads(self._payload)
         if self._ok:
             return value
