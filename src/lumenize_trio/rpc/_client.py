@@ -441,13 +441,6 @@ class _Client:
                 await self.ws.wait_closed()
 
 
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
 def _close(event: object) -> tuple[int, str]:
     if type(event) is Close:
         return event.code, event.reason
