@@ -215,6 +215,10 @@ def test_kv_key_validation(storage: ActorStorage) -> None:
     kv = storage.kv
     with pytest.raises(TypeError, match="must be a str"):
         kv.put(b"k", 1)  # type: ignore[arg-type]
+    kv.put("k", 1)
+    for key in (b"k", ["k"], 5):  # never mistaken for a cached key, nor a hashing error
+        with pytest.raises(TypeError, match="must be a str"):
+            kv.get(key)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="must not be empty"):
         kv.get("")
     with pytest.raises(ValueError, match="lone surrogate"):
@@ -225,7 +229,7 @@ def test_kv_key_validation(storage: ActorStorage) -> None:
         kv.delete("€" * 683 + "x")  # 3 bytes each: 2,050 bytes in 684 characters
     kv.put("x" * MAX_KEY_BYTES, "longest")
     assert kv.get("x" * MAX_KEY_BYTES) == "longest"
-    assert storage.kv.list() == {"x" * MAX_KEY_BYTES: "longest"}
+    assert storage.kv.list() == {"k": 1, "x" * MAX_KEY_BYTES: "longest"}
 
 
 def test_kv_keys_with_nul_characters(storage: ActorStorage) -> None:
