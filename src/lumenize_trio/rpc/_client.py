@@ -52,6 +52,7 @@ from ..protocol import (
     RpcClientConnection,
 )
 from ..protocol._frames import BatchFrame, decode_frame
+from ..runtime._signal import Signal
 from ..runtime._websockets import is_client_id
 from ._server import CLIENT_ID_SUBPROTOCOL
 from ._websocket import ClientWebSocket, WebSocketClosed, WebSocketRejected
@@ -108,7 +109,7 @@ class IssuedCall:
     def __init__(self, client: _Client, call_id: int) -> None:
         self._client = client
         self.call_id = call_id
-        self._done = trio.Event()
+        self._done = Signal()
         self._value: object = None
         self._error: BaseException | None = None
 
@@ -217,7 +218,7 @@ class _Client:
         self.ws: ClientWebSocket | None = None
         self.http: httpx.AsyncClient | None = None
         self.nursery: trio.Nursery | None = None
-        self._wake = trio.Event()
+        self._wake = Signal()
         self._connected = trio.Event()
         self._deadline_changed = trio.Event()
         self._reaper_until = math.inf  # when the reaper wakes up next, by itself
@@ -270,7 +271,7 @@ class _Client:
         """Send the queued batches, one scheduling round after the first call of a batch."""
         while True:
             await self._wake.wait()
-            self._wake = trio.Event()
+            self._wake = Signal()
             if self.transport == "websocket" and not self._connected.is_set():
                 await self._connected.wait()
             while (data := self.conn.data_to_send(trio.current_time())) is not None:

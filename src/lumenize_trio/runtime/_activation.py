@@ -32,6 +32,7 @@ from .._exceptions import ActorResetError, OverloadedError, StorageCommitError
 from ._call_context import current_call_context
 from ._gate import InputGate
 from ._identity import INSTANCE_KEY, check_identity, write_identity
+from ._signal import Signal
 from ._turns import Turn, current_turn
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class _Park:
     __slots__ = ("next", "wake")
 
     def __init__(self) -> None:
-        self.wake = trio.Event()
+        self.wake = Signal()
         self.next: Event | None = None
 
 
