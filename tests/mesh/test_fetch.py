@@ -386,6 +386,11 @@ def key_of(actor: Any, request_id: str) -> tuple[object, str]:
     return (actor.id, request_id)
 
 
+def queued_events(m: Any, actor: Any) -> int:
+    """How many events wait at *actor*'s gate."""
+    return int(m.activate(actor.id).gate.queued_events)
+
+
 def messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "lumenize_trio"]
 
@@ -744,7 +749,7 @@ async def test_cancel_wins_over_an_outcome_queued_behind_it(server: Recorder) ->
         async with trio.open_nursery() as nursery:
             results = await hold_gate(nursery, f, [("cancel", request_id)])
             server.release("r")
-            await seen(lambda: key_of(f, request_id) not in m.fetcher().in_flight)  # outcome queued
+            await seen(lambda: queued_events(m, f) == 1)  # the outcome waits at the gate
             Probe.go_on.set()
         assert results == [True]  # the cancel found the row: it won
         assert await f.runs() == []  # the queued outcome (before this call) found nothing
@@ -762,16 +767,38 @@ async def test_an_outcome_delivered_first_makes_cancel_return_false(server: Reco
 async def test_an_outcome_queued_first_wins_over_a_deadline_found_passed(server: Recorder) -> None:
     async with fetch_mesh(fetch_liveness=60) as m:
         f = m.get("F", "f")
-        request_id = await f.fetch(f"{server.url}/wait/t", "t", timeout=0.5)
+        await f.fetch(f"{server.url}/wait/t", "t", timeout=0.5)
         await seen(lambda: server.count("/wait/t"))
         async with trio.open_nursery() as nursery:
             await hold_gate(nursery, f, [("check", None), ("check", None)])
             server.release("t")
-            await seen(lambda: key_of(f, request_id) not in m.fetcher().in_flight)
+            await seen(lambda: queued_events(m, f) == 1)  # the outcome waits at the gate
             await trio.sleep(0.6)  # the deadline passes while the outcome waits at the gate
-            Probe.go_on.set()  # two liveness checks now find it past its deadline, not in flight
+            # Two liveness checks now find it past its deadline, but still held: its outcome is
+            # on its way, so neither takes it for lost.
+            Probe.go_on.set()
         assert await f.runs() == ["t"]
         assert (await f.outcome("t")).json() == {"key": "t"}
+
+
+async def test_a_request_whose_outcome_waits_at_the_gate_is_not_taken_for_lost(server: Recorder) -> None:
+    """Between its executor's end and its outcome's turn a request is still held, so a liveness
+    check in between leaves it alone (regression: it sent the GET again, seen as a third request
+    in the SIGKILL test)."""
+    async with fetch_mesh(fetch_liveness=60) as m:
+        f = m.get("F", "f")
+        request_id = await f.fetch(f"{server.url}/wait/q", "q")
+        await seen(lambda: server.count("/wait/q"))
+        async with trio.open_nursery() as nursery:
+            await hold_gate(nursery, f, [("check", None)])
+            server.release("q")
+            await seen(lambda: queued_events(m, f) == 1)  # the outcome waits at the gate
+            Probe.go_on.set()  # a liveness check runs first
+        assert await f.runs() == ["q"]
+        assert await f.pending() == []
+        await trio.sleep(0.1)  # time for a wrongly repeated request to arrive
+        assert server.count("/wait/q") == 1
+        assert key_of(f, request_id) not in m.fetcher().in_flight
 
 
 async def test_a_liveness_timeout_wins_over_a_late_outcome(server: Recorder, deliveries: list[str]) -> None:

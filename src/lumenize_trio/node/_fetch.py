@@ -40,6 +40,8 @@ from ..runtime._activation import Activation, Event
 from ..runtime._fetcher import IDEMPOTENT
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..runtime import ActorId, Mesh
     from ..runtime._turns import Turn
     from ..storage import ActorStorage
@@ -272,11 +274,15 @@ class _Submit:
             # still released), or it was cancelled before it left: there is nothing to send.
             return
 
+        def release() -> None:
+            mesh.fetcher().delivered((actor_id, request_id))
+
         def deliver(outcome: Response | BaseException) -> None:
             try:
-                mesh.activate(actor_id).submit(_Outcome(request_id, outcome))
+                mesh.activate(actor_id).submit(_Outcome(request_id, outcome, release=release))
             except Exception as exc:  # overloaded or closing: the liveness check will act
                 log.warning("the outcome of fetch %s could not be delivered yet: %r", request_id[:8], exc)
+                release()
 
         mesh.fetcher().submit(
             (actor_id, request_id),
@@ -295,26 +301,43 @@ class _Submit:
 class _Outcome(Event):
     """A fetch's outcome, delivered in a turn of its actor (exactly once, by row removal)."""
 
-    __slots__ = ("outcome", "request_id")
+    __slots__ = ("outcome", "release", "request_id")
 
-    def __init__(self, request_id: str, outcome: Response | BaseException) -> None:
+    def __init__(
+        self,
+        request_id: str,
+        outcome: Response | BaseException,
+        *,
+        release: Callable[[], None] | None = None,
+    ) -> None:
         self.request_id = request_id
         self.outcome = outcome
+        #: For an executor's outcome: stops listing the request as held once the outcome was
+        #: acted on or cannot be (until then the liveness check must not take it for lost).
+        self.release = release
 
     async def run(self, activation: Activation, turn: Turn) -> None:
-        node = activation.instance
-        fetch = getattr(getattr(node, "svc", None), "fetch", None)
-        if not isinstance(fetch, Fetch):  # pragma: no cover - only LumenizeDO records fetches
-            return
         try:
-            await activation.run_segment(turn, fetch.deliver, self.request_id, self.outcome)
-        except Exception:
-            log.exception("the handler of fetch %s raised", self.request_id[:8])
-            # Its writes were rolled back, the removal with them: remove it for good.
-            await activation.run_segment(turn, fetch._storage.delete_meta, _PREFIX + self.request_id)
+            node = activation.instance
+            fetch = getattr(getattr(node, "svc", None), "fetch", None)
+            if not isinstance(fetch, Fetch):  # pragma: no cover - only LumenizeDO records fetches
+                return
+            try:
+                await activation.run_segment(turn, fetch.deliver, self.request_id, self.outcome)
+            except Exception:
+                log.exception("the handler of fetch %s raised", self.request_id[:8])
+                # Its writes were rolled back, the removal with them: remove it for good.
+                await activation.run_segment(turn, fetch._storage.delete_meta, _PREFIX + self.request_id)
+        finally:
+            # The record's removal is in this turn's writes: a liveness check (a later turn)
+            # sees it gone, or, if the commit fails, sees the request pending and acts.
+            if self.release is not None:
+                self.release()
 
     def fail(self, error: BaseException) -> None:
         log.warning("the outcome of fetch %s could not be delivered yet: %r", self.request_id[:8], error)
+        if self.release is not None:
+            self.release()
 
 
 def _request(request: object) -> Request:

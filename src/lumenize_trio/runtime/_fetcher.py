@@ -19,9 +19,11 @@ the deadline. The body is read in full, up to ``fetch_max_body`` bytes. The outc
 completed), :class:`FetchTimeoutError` (the deadline passed: the remote side may have acted).
 
 *Durable requests* (:meth:`Fetcher.submit`, used by ``svc.fetch``) run in their own task, are
-listed in :attr:`Fetcher.in_flight` while they run (``svc.fetch``'s liveness check looks there:
-a stored request that no executor holds was lost with a process), and hand their outcome to a
-callback. Cancelling one (:meth:`Fetcher.cancel`) ends its task without an outcome.
+listed in :attr:`Fetcher.in_flight` while they run and until their outcome is delivered
+(``svc.fetch``'s liveness check looks there: a stored request that nothing holds was lost with a
+process), and hand their outcome to a callback, which calls :meth:`Fetcher.delivered` once the
+outcome has been acted on (or cannot be). Cancelling one (:meth:`Fetcher.cancel`) ends its task
+without an outcome.
 """
 
 from __future__ import annotations
@@ -242,7 +244,9 @@ class Fetcher:
     ) -> None:
         """Run a request in its own task and hand the outcome to *deliver* (not if cancelled).
 
-        *key* names it in :attr:`in_flight` while it runs. Not a checkpoint.
+        *key* names it in :attr:`in_flight` while it runs and after, until ``delivered(key)`` is
+        called: an outcome on its way to its actor must not look like a lost request. Not a
+        checkpoint.
         """
         scope = trio.CancelScope()
         self.in_flight[key] = scope
@@ -272,10 +276,15 @@ class Fetcher:
                     url = str(request.url.copy_with(userinfo=b""))
                     outcome = FetchError(f"{request.method} {url} failed unexpectedly: {exc!r}", url=url)
         finally:
-            if self.in_flight.get(key) is scope:
-                del self.in_flight[key]
+            if outcome is None and self.in_flight.get(key) is scope:
+                del self.in_flight[key]  # cancelled (or the mesh is stopping): nothing to deliver
         if outcome is not None:
             deliver(outcome)
+
+    def delivered(self, key: tuple[object, str]) -> None:
+        """The outcome of the request under *key* was acted on, or could not be handed over (the
+        liveness check takes it from here): stop listing it. Not a checkpoint."""
+        self.in_flight.pop(key, None)
 
     def cancel(self, key: tuple[object, str]) -> bool:
         """Stop the request running under *key*; whether one was running."""
