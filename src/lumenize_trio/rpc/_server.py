@@ -350,6 +350,8 @@ class _Socket:
             log.debug("RPC socket of client %r: send failed: %r", self.client_id, exc)
 
     async def put(self, data: bytes) -> None:
+        """Queue a frame behind the pushes already queued (the CLOSE frame sent before
+        :meth:`finish`): a checkpoint that waits while the queue is full."""
         with contextlib.suppress(trio.BrokenResourceError):  # the writer stopped: the client left
             await self._in.send({"type": "websocket.send", "bytes": data})
 
