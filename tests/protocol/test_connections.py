@@ -34,6 +34,7 @@ from lumenize_trio.protocol import (
     Close,
     CloseCode,
     Downstream,
+    EncodedOutcome,
     Ping,
     Pong,
     ProtocolError,
@@ -682,13 +683,16 @@ def test_send_results_always_fits_one_frame() -> None:
     assert [e.value for e in kept] == [big, b"small", big]
 
 
-def test_send_encoded_results_puts_the_bytes_in_the_frame_as_they_are() -> None:
+def test_encoded_outcomes_go_in_the_frame_as_they_are() -> None:
     client = RpcClientConnection()
     ids = [client.call(chain_of(ctn.text())) for _ in range(2)]
     client.data_to_send(0.0)
     server = RpcServerConnection()
-    data = server.send_encoded_results(
-        [(ids[0], True, clone.dumps({"a": 1})), (ids[1], False, clone.dumps(KeyError("k")))]
+    data = server.send_results(
+        [
+            EncodedOutcome(ids[0], True, clone.dumps({"a": 1})),
+            EncodedOutcome(ids[1], False, clone.dumps(KeyError("k"))),
+        ]
     )
     # The same frame send_results makes from the values.
     assert data == server.send_results([CallResult(ids[0], {"a": 1}), CallError(ids[1], KeyError("k"))])
@@ -698,19 +702,17 @@ def test_send_encoded_results_puts_the_bytes_in_the_frame_as_they_are() -> None:
     assert isinstance(failed.error, KeyError)
 
 
-def test_send_encoded_results_refusals_and_size_rule() -> None:
+def test_encoded_outcome_refusals_and_size_rule() -> None:
     server = RpcServerConnection()
-    with pytest.raises(ValueError, match="at least one"):
-        server.send_encoded_results([])
     with pytest.raises(ValueError, match="repeated"):
-        server.send_encoded_results([(1, True, b"\x01"), (1, True, b"\x02")])
+        server.send_results([EncodedOutcome(1, True, b"\x01"), EncodedOutcome(1, True, b"\x02")])
     with pytest.raises(ValueError, match="out of range"):
-        server.send_encoded_results([(-1, True, b"\x01")])
-    for bad in [(1, True), (1, 1, b"\x01"), (1, True, "text"), [1, True, b"\x01"]]:
-        with pytest.raises(ValueError, match=r"\(call_id, ok, bytes\)"):
-            server.send_encoded_results([bad])  # type: ignore[list-item]
+        server.send_results([EncodedOutcome(-1, True, b"\x01")])
+    for bad in [EncodedOutcome(1, 1, b"\x01"), EncodedOutcome(1, True, "text")]:  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"EncodedOutcome \(of a bool and bytes\)"):
+            server.send_results([bad])
     big = clone.dumps(bytes(MAX_FRAME_SIZE))
-    data = server.send_encoded_results([(1, True, big), (2, True, b"\x01")])
+    data = server.send_results([EncodedOutcome(1, True, big), EncodedOutcome(2, True, b"\x01")])
     assert len(data) <= MAX_FRAME_SIZE
     client_view = clone.loads(data)[2]
     assert client_view[0][1] is False
@@ -718,7 +720,44 @@ def test_send_encoded_results_refusals_and_size_rule() -> None:
     assert client_view[1] == [2, True, b"\x01"]
     server.send_close(1000, "")
     with pytest.raises(RuntimeError, match="closed"):
-        server.send_encoded_results([(1, True, b"\x01")])
+        server.send_results([EncodedOutcome(1, True, b"\x01")])
+
+
+def test_a_plan_answers_encoded_outcomes_as_they_are_and_decodes_them_for_references() -> None:
+    calls = [
+        Call(1, chain_of(ctn.text())),
+        Call(2, chain_of(ctn.use(CallRef(1))), (1,)),
+        Call(3, chain_of(ctn.text())),
+        Call(4, chain_of(ctn.use(CallRef(3))), (3,)),
+        Call(5, chain_of(ctn.text())),
+    ]
+    plan = plan_batch(calls)
+    ready = plan.next_call()
+    assert ready is not None
+    plan.settle_encoded(1, True, clone.dumps(["value"]))
+    ready = plan.next_call()
+    assert ready is not None
+    assert ready.chain == chain_of(ctn.use(Verbatim(["value"])))  # decoded for the reference
+    plan.succeed(2, "echoed")
+    ready = plan.next_call()
+    assert ready is not None
+    with pytest.raises(TypeError, match="a bool and bytes"):
+        plan.settle_encoded(3, 0, b"")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not an exception"):
+        plan.settle_encoded(3, False, clone.dumps("no"))  # nothing recorded: still call 3's turn
+    plan.settle_encoded(3, False, clone.dumps(KeyError("k")))
+    ready = plan.next_call()  # call 4 fails with call 3's error, unrun
+    assert ready is not None
+    assert ready.call_id == 5
+    plan.settle_encoded(5, False, b"not decoded: nothing refers to it")
+    assert plan.next_call() is None
+    outcomes = plan.outcomes()
+    assert outcomes[0] == EncodedOutcome(1, True, clone.dumps(["value"]))
+    assert outcomes[1] == CallResult(2, "echoed")
+    assert outcomes[2] == EncodedOutcome(3, False, clone.dumps(KeyError("k")))
+    assert isinstance(outcomes[3], CallError)
+    assert isinstance(outcomes[3].error, KeyError)
+    assert outcomes[4] == EncodedOutcome(5, False, b"not decoded: nothing refers to it")
 
 
 # --- plan_batch misuse -------------------------------------------------------------------------

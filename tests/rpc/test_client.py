@@ -114,7 +114,7 @@ async def test_http_transport_protocol_errors(monkeypatch: pytest.MonkeyPatch) -
                 await actor.add(1, 1)
             assert info.value.code == 4426
         with monkeypatch.context() as patch:
-            patch.setattr(_server.RpcServerConnection, "send_encoded_results", lambda self, items: b"\xff")
+            patch.setattr(_server.RpcServerConnection, "send_results", lambda self, outcomes: b"\xff")
             with pytest.raises(RpcConnectionError) as info:
                 await actor.add(1, 1)
             assert info.value.code == 4002

@@ -48,7 +48,7 @@ from ._refs import RefError, find_refs
 
 if TYPE_CHECKING:
     from ..ocan import OperationChain
-    from ._events import ClientEvent, Outcome
+    from ._events import ClientEvent
 
 
 @final
@@ -211,7 +211,7 @@ class RpcClientConnection:
         for call_id, _, _ in frame.results:
             if call_id >= self._next_id:
                 return [_protocol_error(f"a result for call {call_id}, which this client never made")]
-        events: list[Outcome] = []
+        events: list[CallResult | CallError] = []
         for call_id, ok, data in frame.results:
             if call_id not in self._in_flight:
                 continue  # expired or abandoned: a late answer is not an error

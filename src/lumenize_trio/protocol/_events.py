@@ -84,6 +84,27 @@ class CallError:
 
 @final
 @attrs.frozen
+class EncodedOutcome:
+    """A call's outcome already cloned, for a server that holds it encoded (the runtime's
+    replies are clone bytes): :meth:`RpcServerConnection.send_results` puts *data* in the frame
+    as it is, without decoding and encoding it again.
+
+    Attributes:
+        call_id: the call's id.
+        ok: whether the call returned (*data* is the clone of its value) or raised (*data* is
+            the clone of the exception).
+        data: ``clone.dumps`` of the value or of the exception.
+
+    .. versionadded:: 0.1
+    """
+
+    call_id: int
+    ok: bool
+    data: bytes
+
+
+@final
+@attrs.frozen
 class Downstream:
     """The server pushed *payload* to the client, unasked.
 
@@ -153,8 +174,8 @@ class ProtocolError:
     message: str
 
 
-#: What ``RpcServerConnection.send_results`` takes and the client reports, per call.
-Outcome: TypeAlias = CallResult | CallError
+#: What ``RpcServerConnection.send_results`` takes per call (the client reports the first two).
+Outcome: TypeAlias = CallResult | CallError | EncodedOutcome
 
 #: What :meth:`RpcClientConnection.receive_data` returns.
 ClientEvent: TypeAlias = CallResult | CallError | Downstream | Ping | Pong | Close | ProtocolError

@@ -24,7 +24,7 @@ import attrs
 
 from .. import clone
 from .._exceptions import DataCloneError
-from ._events import Call, CallError, CallResult
+from ._events import Call, CallError, CallResult, EncodedOutcome
 from ._refs import substitute
 
 if TYPE_CHECKING:
@@ -136,6 +136,33 @@ class BatchPlan:
                 return
         self._record(CallResult(call_id, value))
 
+    def settle_encoded(self, call_id: int, ok: bool, data: bytes) -> None:
+        """Record the outcome of the call handed out last as it arrived encoded: *data* is
+        ``clone.dumps`` of its value (*ok*) or of its exception. It is answered with those bytes
+        as they are (an :class:`EncodedOutcome`), and decoded only for a later call that
+        references it.
+
+        Raises:
+            TypeError: *ok* is not a bool or *data* not bytes.
+            DataCloneError, ValueError: a failure a later call references does not decode to an
+                exception (nothing is recorded).
+            RuntimeError: *call_id* is not the call handed out last.
+        """
+        if type(ok) is not bool or type(data) is not bytes:
+            raise TypeError(
+                f"settle_encoded takes a bool and bytes, got {type(ok).__name__} and {type(data).__name__}"
+            )
+        referenced = call_id in self._referenced
+        error = clone.loads(data) if referenced and not ok else None
+        if referenced and not ok and not isinstance(error, BaseException):
+            raise ValueError(f"the encoded failure of call {call_id} is not an exception: {error!r:.60}")
+        self._take(call_id)
+        if isinstance(error, BaseException):
+            self._errors[call_id] = error
+        elif referenced:
+            self._snapshots[call_id] = data
+        self._outcomes.append(EncodedOutcome(call_id, ok, data))
+
     def fail(self, call_id: int, error: BaseException) -> None:
         """Record that the call handed out last raised *error*.
 
@@ -150,7 +177,7 @@ class BatchPlan:
             raise RuntimeError(f"call {call_id} is not the call handed out last ({self._ready})")
         self._ready = None
 
-    def _record(self, outcome: Outcome) -> None:
+    def _record(self, outcome: CallResult | CallError) -> None:
         if type(outcome) is CallError:
             self._errors[outcome.call_id] = outcome.error
         self._outcomes.append(outcome)

@@ -27,7 +27,17 @@ from .. import clone
 from .._exceptions import ChainError, DataCloneError, NotMeshCallableError
 from ..ocan import from_wire, validate_chain
 from ..ocan._plan import is_simple
-from ._events import BatchReceived, Call, CallError, CallResult, Close, Ping, Pong, ProtocolError
+from ._events import (
+    BatchReceived,
+    Call,
+    CallError,
+    CallResult,
+    Close,
+    EncodedOutcome,
+    Ping,
+    Pong,
+    ProtocolError,
+)
 from ._frames import (
     PING_BYTES,
     PONG_BYTES,
@@ -112,59 +122,44 @@ class RpcServerConnection:
         return BatchReceived(tuple(calls))
 
     def send_results(self, results: Iterable[Outcome]) -> bytes:
-        """The RESULTS frame answering calls of a batch: one :class:`CallResult` or
-        :class:`CallError` per call, each call id at most once (usually one per call, in order).
+        """The RESULTS frame answering calls of a batch: one :class:`CallResult`,
+        :class:`CallError` or :class:`EncodedOutcome` per call, each call id at most once
+        (usually one per call, in order).
 
         Never fails for a value: a result or error that cannot be cloned is sent as a
         ``CallError`` carrying the ``DataCloneError``, and when the frame would exceed
         :data:`MAX_FRAME_SIZE` the largest values are replaced by such an error until it fits.
 
         Raises:
-            ValueError: *results* is empty, repeats a call id, holds something that is not a
-                ``CallResult``/``CallError`` or an id out of range.
+            ValueError: *results* is empty, repeats a call id, holds something that is not an
+                outcome (an error that is not an exception, encoded data that is not bytes) or
+                an id out of range.
             RuntimeError: :meth:`send_close` was called already.
         """
         self._check_open()
         items: list[tuple[int, bool, bytes]] = []
+        ids: set[int] = set()
         for outcome in results:
-            if type(outcome) is CallResult:
-                ok, value = True, outcome.value
-            elif type(outcome) is CallError and isinstance(outcome.error, BaseException):
-                ok, value = False, outcome.error
+            if (
+                isinstance(outcome, EncodedOutcome)
+                and type(outcome.ok) is bool
+                and type(outcome.data) is bytes
+            ):
+                item = (outcome.call_id, outcome.ok, outcome.data)
+            elif isinstance(outcome, CallResult):
+                item = _encode_outcome(outcome.call_id, True, outcome.value)
+            elif isinstance(outcome, CallError) and isinstance(outcome.error, BaseException):
+                item = _encode_outcome(outcome.call_id, False, outcome.error)
             else:
                 raise ValueError(
-                    "send_results takes CallResult and CallError (of an exception) values, "
-                    f"got {outcome!r:.80}"
+                    "send_results takes CallResult and CallError (of an exception) values, or "
+                    f"EncodedOutcome (of a bool and bytes), got {outcome!r:.80}"
                 )
-            items.append(_encode_outcome(outcome.call_id, ok, value))
-        return self.send_encoded_results(items)
-
-    def send_encoded_results(self, items: Iterable[tuple[int, bool, bytes]]) -> bytes:
-        """:meth:`send_results` for outcomes already cloned: ``(call_id, ok, data)`` where
-        *data* is ``clone.dumps`` of the result (``ok``) or of the exception. The bytes are put
-        in the frame as they are (a runtime that already holds its results encoded sends them
-        without decoding them). The same checks and the same size rule as :meth:`send_results`.
-
-        Raises:
-            ValueError: *items* is empty, repeats a call id, has an id out of range, or an item
-                is not ``(int, bool, bytes)``.
-            RuntimeError: :meth:`send_close` was called already.
-        """
-        self._check_open()
-        items = list(items)
-        ids: set[int] = set()
-        for item in items:
-            if (
-                type(item) is not tuple
-                or len(item) != 3
-                or type(item[1]) is not bool
-                or type(item[2]) is not bytes
-            ):
-                raise ValueError(f"an encoded result is (call_id, ok, bytes), got {item!r:.80}")
             call_id = item[0]
             if type(call_id) is not int or not 0 <= call_id <= MAX_ID or call_id in ids:
                 raise ValueError(f"call id {call_id!r:.40} is out of range or repeated")
             ids.add(call_id)
+            items.append(item)
         if not items:
             raise ValueError("send_results needs at least one result")
         budget = MAX_FRAME_SIZE - FRAME_OVERHEAD

@@ -50,7 +50,6 @@ from ..protocol import (
 )
 from ..runtime import ActorId
 from ..runtime._http_event import internal_error
-from ..runtime._outcome import encode_error
 from ..runtime._websockets import CLIENT_ID_RULE, is_client_id
 from ._downstream import register, unregister
 from ._internals import call_unchecked
@@ -182,31 +181,18 @@ class RpcEndpoint:
 
     # -- running a batch ----------------------------------------------------------------------
 
-    async def _answer(self, server: RpcServerConnection, actor_id: ActorId, event: BatchReceived) -> bytes:
-        """Run a batch's calls and return the RESULTS frame answering them."""
-        calls = event.calls
-        if len(calls) == 1 and calls[0].refused is None and not self.policy.expose_internals:
-            # The usual batch: one call, nothing to plan. Its outcome goes into the frame as the
-            # actor encoded it (not decoded here and encoded again).
-            try:
-                outcome = await self.mesh.call_outcome(actor_id, calls[0].chain)
-            except Exception as exc:  # pragma: no cover - what a frame decoded to can be cloned again
-                outcome = False, encode_error(exc)
-            return server.send_encoded_results([(calls[0].call_id, *outcome)])
-        return server.send_results(await self._run(actor_id, event))
-
     async def _run(self, actor_id: ActorId, event: BatchReceived) -> list[Outcome]:
+        """Run a batch's calls in order. Each reply goes into the RESULTS frame as the actor
+        encoded it (decoded only if a later call of the batch uses it)."""
         plan = plan_batch(event.calls)
         while (ready := plan.next_call()) is not None:
             try:
                 if self.policy.expose_internals:
-                    value = await call_unchecked(self.mesh, actor_id, ready.chain)
+                    plan.succeed(ready.call_id, await call_unchecked(self.mesh, actor_id, ready.chain))
                 else:
-                    value = await self.mesh.call(actor_id, ready.chain)
+                    plan.settle_encoded(ready.call_id, *await self.mesh.call_outcome(actor_id, ready.chain))
             except Exception as exc:
                 plan.fail(ready.call_id, exc)
-            else:
-                plan.succeed(ready.call_id, value)
         return plan.outcomes()
 
     # -- HTTP ---------------------------------------------------------------------------------
@@ -245,7 +231,7 @@ class RpcEndpoint:
         self.frames_received += 1
         [event] = server.receive_data(body)
         if type(event) is BatchReceived:
-            results = await self._answer(server, target, event)
+            results = server.send_results(await self._run(target, event))
             await _respond(send, 200, results, extra, _CBOR)
         elif type(event) is Ping:
             await _respond(send, 200, server.send_pong(), extra, _CBOR)
@@ -314,7 +300,7 @@ class RpcEndpoint:
                 events = list(server.receive_data(data))
             for event in events:
                 if type(event) is BatchReceived:
-                    await socket.answer(await self._answer(server, actor_id, event))
+                    await socket.answer(server.send_results(await self._run(actor_id, event)))
                 elif type(event) is Ping:
                     await socket.answer(server.send_pong())
                 elif type(event) is Close:
