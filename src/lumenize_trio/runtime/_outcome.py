@@ -11,7 +11,7 @@ from .. import clone
 from .._exceptions import DataCloneError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
 log = logging.getLogger("lumenize_trio")
 
@@ -50,36 +50,39 @@ class Reply:
         """Fill the slot with an error."""
         self.set(False, encode_error(error))
 
+    async def wait(self) -> object:
+        """Wait for the outcome: return the result, or raise the (decoded) error.
+
+        Cancellation: a checkpoint; cancelling only stops waiting, the call itself goes on.
+        """
+        await self._filled()
+        value = clone.loads(self._payload)
+        if self._ok:
+            return value
+        assert isinstance(value, BaseException)
+        raise value
+
     async def wait_encoded(self) -> tuple[bool, bytes]:
         """Wait for the outcome and return it as it was encoded: ``(ok, clone bytes of the
         result or of the error)``, for a caller that passes it on without looking inside.
 
         Cancellation: a checkpoint; cancelling only stops waiting, the call itself goes on.
         """
-        if self._done:
-            await trio.lowlevel.checkpoint()
-        else:
-            # One waiter, one wake-up: lighter than an Event with its parking lot.
-            self._waiter = trio.lowlevel.current_task()
-
-            def abort(_: object) -> trio.lowlevel.Abort:
-                self._waiter = None
-                return trio.lowlevel.Abort.SUCCEEDED
-
-            await trio.lowlevel.wait_task_rescheduled(abort)
+        await self._filled()
         return self._ok, self._payload
 
-    async def wait(self) -> object:
-        """Wait for the outcome: return the result, or raise the (decoded) error.
+    def _filled(self) -> Coroutine[object, object, object]:
+        """What to await until the slot is filled (a plain call: no coroutine frame of its own
+        on every call's path). One waiter, one wake-up: lighter than an Event."""
+        # Both callers await what this returns at once (ASYNC105 guards against forgetting to).
+        if self._done:
+            return trio.lowlevel.checkpoint()  # noqa: ASYNC105
+        self._waiter = trio.lowlevel.current_task()
+        return trio.lowlevel.wait_task_rescheduled(self._abort)  # noqa: ASYNC105
 
-        Cancellation: a checkpoint; cancelling only stops waiting, the call itself goes on.
-        """
-        await self.wait_encoded()
-        value = clone.loads(self._payload)
-        if self._ok:
-            return value
-        assert isinstance(value, BaseException)
-        raise value
+    def _abort(self, _: object) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 def encode_outcome(value: object) -> tuple[bool, bytes]:
