@@ -34,6 +34,7 @@ import trio
 import trio_websocket
 
 from lumenize_trio import LumenizeDO, clone, create_app, mesh, open_mesh, serve
+from lumenize_trio.edge._app import _lifespan
 from lumenize_trio.rpc import RpcPolicy, open_rpc_client
 
 from ._harness import Result
@@ -83,22 +84,26 @@ async def _bare_websocket(n: int) -> float:
         server = await nursery.start(
             partial(trio_websocket.serve_websocket, handler, "127.0.0.1", 0, ssl_context=None)
         )
-        port = server.port
-        async with trio_websocket.open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
-
-            async def one(i: int) -> object:
-                await ws.send_message(b"\x82\x01\x00")
-                return await ws.get_message()
-
-            rate = await _timed(n, one)
+        rate = await _echo_rate(server.port, n)
         nursery.cancel_scope.cancel()
         return rate
+
+
+async def _echo_rate(port: int, n: int) -> float:
+    """Round trips per second of a trio-websocket client against the echo server on *port*."""
+    async with trio_websocket.open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
+
+        async def one(i: int) -> object:
+            await ws.send_message(b"\x82\x01\x00")
+            return await ws.get_message()
+
+        return await _timed(n, one)
 
 
 async def _ws_echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """A bare ASGI WebSocket echo: what Hypercorn alone costs per round trip."""
     if scope["type"] == "lifespan":
-        await _hello(scope, receive, send)
+        await _lifespan(receive, send)
         return
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
@@ -122,26 +127,15 @@ async def _bare_hypercorn(nursery: trio.Nursery, app: Any) -> str:
 async def _hypercorn_websocket(n: int) -> float:
     async with trio.open_nursery() as nursery:
         port = int((await _bare_hypercorn(nursery, _ws_echo_app)).rsplit(":", 1)[1])
-        async with trio_websocket.open_websocket("127.0.0.1", port, "/", use_ssl=False) as ws:
-
-            async def one(i: int) -> object:
-                await ws.send_message(b"\x82\x01\x00")
-                return await ws.get_message()
-
-            rate = await _timed(n, one)
+        rate = await _echo_rate(port, n)
         nursery.cancel_scope.cancel()
         return rate
 
 
 async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await _lifespan(receive, send)
+        return
     while (await receive()).get("more_body"):
         pass
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})

@@ -29,6 +29,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from lumenize_trio import RESULT, LumenizeDO, mesh, open_mesh
+from lumenize_trio.edge._app import _lifespan
 
 from ._harness import Result
 
@@ -54,11 +55,8 @@ class _Server:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await _lifespan(receive, send)
+            return
         path: str = scope["path"]
         if path.startswith("/delay/"):
             await trio.sleep(float(path.removeprefix("/delay/")))

@@ -39,6 +39,8 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from lumenize_trio.edge._app import _lifespan
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -75,13 +77,8 @@ class _Reply:
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI application (plain callable, no framework)."""
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await _lifespan(receive, send)
+        return
     if scope["type"] != "http":  # websockets: not served here
         return
     body = bytearray()

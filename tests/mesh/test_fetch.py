@@ -998,20 +998,6 @@ async def test_fetch_allow_lets_a_host_through_and_a_policy_object_works_too(ser
         assert (await outcome_of(f, "allowed")).status == 200
 
 
-@pytest.mark.parametrize(
-    ("kind", "message"),
-    [
-        ("ftp url", "ValueError: url must be an absolute http or https URL, not 'ftp://example.com/x'"),
-        ("file url", "ValueError: url must be an absolute http or https URL, not 'file:///etc/passwd'"),
-    ],
-)
-async def test_other_schemes_are_refused_at_the_call(kind: str, message: str) -> None:
-    async with fetch_mesh() as m:
-        f = m.get("F", "f")
-        assert await f.bad(kind) == message
-        assert await f.pending() == []
-
-
 async def test_a_body_over_fetch_max_body_is_a_fetch_error(server: Recorder) -> None:
     async with fetch_mesh(fetch_max_body=1000) as m:
         f = m.get("F", "f")
@@ -1168,6 +1154,8 @@ async def test_a_browser_over_send_follows_redirects_and_keeps_cookies(server: R
         ("float retries", "ValueError: retries must be an int >= 0, not 1.5"),
         ("zero backoff", "ValueError: retry_backoff must be a positive number of seconds, not 0"),
         ("not a request", "TypeError: svc.fetch needs a Request or a URL, not bytes"),
+        ("ftp url", "ValueError: url must be an absolute http or https URL, not 'ftp://example.com/x'"),
+        ("file url", "ValueError: url must be an absolute http or https URL, not 'file:///etc/passwd'"),
     ],
 )
 async def test_bad_arguments_are_refused_with_a_message(kind: str, message: str) -> None:
